@@ -9,7 +9,9 @@ from .batch import (Batch, Event, LeaderChanged, MembershipChanged, ProposalResu
                     RoleChanged, Send, TransferResult)
 from .config import RaftConfig
 from .errors import ConfigError, InvalidMessage, KernelError, KernelUsageError
-from .messages import MESSAGE_TYPES, Message, from_wire, to_wire
+from .messages import (MESSAGE_TYPES, AppendEntries, AppendEntriesResponse, ForwardProposal, ForwardResult,
+                       InstallSnapshot, InstallSnapshotResponse, Message, PreVote, PreVoteResponse, ReadIndexRequest,
+                       ReadIndexResponse, RequestVote, RequestVoteResponse, TimeoutNow, from_wire, to_wire)
 from .raft import Raft, Restored
 from .status import KernelStatus, PeerProgress
 from .types import (Entry, EntryKind, FailReason, HardState, Membership, MembershipChange, Role, Snapshot,
@@ -18,7 +20,9 @@ from .types import (Entry, EntryKind, FailReason, HardState, Membership, Members
 __all__ = [
     "Batch", "Event", "LeaderChanged", "MembershipChanged", "ProposalResult", "ReadIndexResult", "RoleChanged",
     "Send", "TransferResult", "RaftConfig", "ConfigError", "InvalidMessage", "KernelError", "KernelUsageError",
-    "MESSAGE_TYPES", "Message", "from_wire", "to_wire", "Raft", "Restored", "KernelStatus", "PeerProgress",
+    "MESSAGE_TYPES", "Message", "from_wire", "to_wire", "AppendEntries", "AppendEntriesResponse", "ForwardProposal",
+    "ForwardResult", "InstallSnapshot", "InstallSnapshotResponse", "PreVote", "PreVoteResponse", "ReadIndexRequest",
+    "ReadIndexResponse", "RequestVote", "RequestVoteResponse", "TimeoutNow", "Raft", "Restored", "KernelStatus", "PeerProgress",
     "Entry", "EntryKind", "FailReason", "HardState", "Membership", "MembershipChange", "Role", "Snapshot",
     "SnapshotMeta",
 ]

@@ -818,6 +818,8 @@ class Raft:
                     if pr.state is ProgressState.PROBE:
                         pr.become_replicate()
                     self._maybe_commit()
+                    if self.role is not Role.LEADER:
+                        return  # the commit removed us from the cluster
                     self._maybe_promote(now, sender)
                 elif pr.state is ProgressState.PROBE:
                     pr.become_replicate()
@@ -899,7 +901,9 @@ class Raft:
             self._send_append(now, peer, heartbeat=force)
 
     def _send_append(self, now: float, peer: str, heartbeat: bool = False) -> None:
-        pr = self.progress[peer]
+        pr = self.progress.get(peer)
+        if pr is None:
+            return
         c = self.config
         if pr.state is ProgressState.SNAPSHOT:
             if heartbeat:
