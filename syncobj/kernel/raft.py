@@ -145,6 +145,8 @@ class Raft:
         # proposals this node owes results for
         self._pending: dict[int, _Pending] = {}
         self._appended_heap: list[tuple[int, int]] = []  # (index, token) of appended pending
+        self._forwarded: dict[int, None] = {}  # tokens in state "forwarded", in forwarding order
+        self._resend_deadline = _INF  # earliest resend_at among them (kept without scanning _pending)
         self._follower_reads: dict[int, tuple[float, str | None]] = {}  # token -> (resend_at, leader)
         self._waiting_reads: list[int] = []
         self.observers: set[str] = set()
@@ -328,6 +330,7 @@ class Raft:
             for e in batch.committed:
                 if e.origin == self.id and e.token in self._pending:
                     del self._pending[e.token]
+                    self._forwarded.pop(e.token, None)
                     batch.events.append(ProposalResult(e.token, FailReason.SUCCESS, e.index))
         heap = self._appended_heap
         while heap and heap[0][0] <= self.applied:
@@ -346,9 +349,8 @@ class Raft:
                 d = min(d, self._transfer[1])
         else:
             d = self._election_deadline if self.is_voter else _INF
-        for p in self._pending.values():
-            if p.state == "forwarded":
-                d = min(d, p.resend_at)
+        if self._forwarded:
+            d = min(d, self._resend_deadline)
         for resend_at, _ in self._follower_reads.values():
             d = min(d, resend_at)
         return d
@@ -655,6 +657,7 @@ class Raft:
         p = self._pending.get(msg.token)
         if p is None or p.state != "forwarded" or p.leader != sender:
             return  # a duplicate or late answer
+        del self._forwarded[msg.token]
         if msg.reason == FailReason.SUCCESS:
             # From here the log itself decides: our entry commits (SUCCESS when applied) or
             # the commit index passes its index with another entry there (DISCARDED).
@@ -696,6 +699,8 @@ class Raft:
         assert self.leader is not None
         p.state, p.leader = "forwarded", self.leader
         p.resend_at = now + self.config.forward_retry_period
+        self._forwarded[token] = None
+        self._resend_deadline = min(self._resend_deadline, p.resend_at)
         self._send(self.leader, ForwardProposal(self.term, token, p.kind, p.data))
 
     def _flush_waiting(self, now: float) -> None:
@@ -728,10 +733,10 @@ class Raft:
 
     def _on_leader_changed(self, old: str | None) -> None:
         """Proposals forwarded to a leader that is gone may or may not be in the log."""
-        for token, p in list(self._pending.items()):
-            if p.state == "forwarded":
-                del self._pending[token]
-                self._emit(ProposalResult(token, FailReason.LEADER_CHANGED))
+        forwarded, self._forwarded = self._forwarded, {}
+        for token in forwarded:
+            del self._pending[token]
+            self._emit(ProposalResult(token, FailReason.LEADER_CHANGED))
         for token in list(self._follower_reads):
             del self._follower_reads[token]
             if self.config.commands_wait_leader:
@@ -752,10 +757,15 @@ class Raft:
     def _retransmit(self, now: float) -> None:
         if self.leader is None or self.role is Role.LEADER:
             return
-        for token, p in self._pending.items():
-            if p.state == "forwarded" and p.resend_at <= now:
-                p.resend_at = now + self.config.forward_retry_period
-                self._send(self.leader, ForwardProposal(self.term, token, p.kind, p.data))
+        if self._forwarded and now >= self._resend_deadline:
+            nxt = _INF
+            for token in self._forwarded:
+                p = self._pending[token]
+                if p.resend_at <= now:
+                    p.resend_at = now + self.config.forward_retry_period
+                    self._send(self.leader, ForwardProposal(self.term, token, p.kind, p.data))
+                nxt = min(nxt, p.resend_at)
+            self._resend_deadline = nxt
         for token, (resend_at, leader) in list(self._follower_reads.items()):
             if resend_at <= now:
                 self._follower_reads[token] = (now + self.config.forward_retry_period, leader)
@@ -917,9 +927,11 @@ class Raft:
             return
         has_new = pr.next_index <= self.log.last_index
         if pr.state is ProgressState.REPLICATE:
+            # Adaptive batching: an idle pipeline sends at once; a busy one lets entries accumulate
+            # until an ack (or the heartbeat) frees it.  Without batching, every entry goes at once.
             idle = not pr.inflight
             send_entries = has_new and (len(pr.inflight) < c.max_inflight_appends) and (
-                idle or not c.append_use_batch or heartbeat or not self._batch_pending_for(pr))
+                idle or not c.append_use_batch or heartbeat)
             if send_entries:
                 while pr.next_index <= self.log.last_index and len(pr.inflight) < c.max_inflight_appends:
                     self._send_entries(peer, pr)
@@ -931,10 +943,6 @@ class Raft:
         if pr.probe_sent and not heartbeat:
             return
         self._send_entries(peer, pr)
-
-    def _batch_pending_for(self, pr: Progress) -> bool:
-        """With batching on, a busy pipeline accumulates entries until an ack frees it."""
-        return bool(pr.inflight)
 
     def _send_entries(self, peer: str, pr: Progress) -> None:
         prev = pr.next_index - 1
