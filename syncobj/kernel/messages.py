@@ -174,15 +174,18 @@ def entry_from_wire(obj: Any) -> Entry:
 
 
 def _meta_to_wire(m: SnapshotMeta) -> list:
-    return [m.index, m.term, m.membership.to_wire()]
+    return [m.index, m.term, m.membership.to_wire(), m.time]
 
 
 def _meta_from_wire(obj: Any) -> SnapshotMeta:
-    if not isinstance(obj, (list, tuple)) or len(obj) != 3:
+    if not isinstance(obj, (list, tuple)) or len(obj) != 4:
         raise InvalidMessage("malformed snapshot meta")
     _check_int("meta.index", obj[0])
     _check_int("meta.term", obj[1])
-    return SnapshotMeta(obj[0], obj[1], Membership.from_wire(obj[2]))
+    t = obj[3]
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or t != t:
+        raise InvalidMessage("snapshot meta time must be a number")
+    return SnapshotMeta(obj[0], obj[1], Membership.from_wire(obj[2]), float(t))
 
 
 def _check_int(name: str, value: Any, signed: bool = False) -> None:

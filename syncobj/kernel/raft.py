@@ -282,7 +282,7 @@ class Raft:
         if index > self.log.snapshot_index:
             term = self.log.term_at(index)
             assert term is not None
-            meta = SnapshotMeta(index, term, self._membership_at(index))
+            meta = SnapshotMeta(index, term, self._membership_at(index), self.log.entry(index).time)
             self._snapshot = Snapshot(meta, data)
             self.log.compact(index, term)
             self._batch.compacted = meta
@@ -438,7 +438,7 @@ class Raft:
         self._set_role(Role.LEADER)
         self._set_leader(self.id)
         self._leader_since = now
-        self._log_time_base = self.log.entries[-1].time if self.log.entries else 0.0
+        self._log_time_base = self._last_log_time()
         self._committed_own_term = False
         self._heartbeat_deadline = now + self.config.heartbeat_period
         self.progress = {}
@@ -806,7 +806,7 @@ class Raft:
                              [l for l in m.learners if l != change.node])
 
     def _append_local(self, now: float, kind: EntryKind, data: bytes, origin: str, token: int) -> Entry:
-        last_time = self.log.entries[-1].time if self.log.entries else self._log_time_base
+        last_time = self._last_log_time()
         stamp = max(last_time, self._log_time_base + (now - self._leader_since))
         e = Entry(self.log.last_index + 1, self.term, kind, data, origin, token, stamp)
         self.log.append([e])
@@ -814,6 +814,12 @@ class Raft:
         if kind is EntryKind.CONFIG:
             self._note_config_entries([e])
         return e
+
+    def _last_log_time(self) -> float:
+        """Log time of the last entry, even when compaction has emptied the log."""
+        if self.log.entries:
+            return self.log.entries[-1].time
+        return self._snapshot.meta.time if self._snapshot is not None else 0.0
 
     def _step_leader(self, now: float, sender: str, msg: Message) -> None:
         pr = self.progress.get(sender)

@@ -117,6 +117,7 @@ class SnapshotMeta:
     index: int
     term: int
     membership: Membership
+    time: float = 0.0  # replicated log time of the entry at `index`: log time continues from it
 
 
 @attrs.frozen(slots=True)
