@@ -1006,6 +1006,18 @@ class Raft:
                 self._committed_own_term = True
             self._serve_reads(self._now)
             self._after_commit()
+            if self.role is Role.LEADER:
+                self._announce_commit()
+
+    def _announce_commit(self) -> None:
+        """Tell idle followers the new commit index now rather than at the next heartbeat, so a
+        call made on a follower completes in two round trips; busy pipelines carry it anyway."""
+        for peer, pr in self.progress.items():
+            if pr.state is ProgressState.REPLICATE and not pr.inflight:
+                if pr.next_index <= self.log.last_index:
+                    self._send_append(self._now, peer)
+                else:
+                    self._send_heartbeat(peer, pr)
 
     def _after_commit(self) -> None:
         """Steps a leader takes once a configuration entry commits."""

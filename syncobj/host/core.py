@@ -1,0 +1,536 @@
+"""The driver-agnostic engine of one node: kernel, call queue, batches, apply, callbacks.
+
+Rules this file keeps:
+
+- Every kernel call goes through `_run`, which carries the batch out in the
+  contract's order: persist (durable) → send → restore snapshot → apply
+  committed entries → events → trim after compaction.  Nothing else touches
+  the driver's storage or network.
+- User threads only append to `_requests` (under `_qlock`) and call
+  `driver.wake()`; the kernel is touched only from the driver's loop, under
+  `_lock`, so the kernel never sees two threads.
+- Each caller's callback is resolved exactly once: by its proposal's outcome,
+  or with DISCARDED (never proposed) / UNKNOWN_OUTCOME (in flight) when the
+  node is destroyed or its storage fails.
+- A committed entry is applied once, in log order, on every node.  Whatever
+  the applied method does (return, raise, be missing on this node) never
+  stops the loop; its outcome goes to the caller if the caller is on this node.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Any, Callable
+
+from ..errors import FAIL_REASON, SyncObjException, SyncObjUsageError
+from ..kernel import (Batch, EntryKind, InvalidMessage, LeaderChanged, Membership, MembershipChange,
+                      MembershipChanged, Message, ProposalResult, Raft, Restored, Role, RoleChanged, Snapshot)
+from ..kernel.messages import AppendEntries
+from . import commands, context, snapshot
+from .commands import Call, SetVersion
+from .driver import Driver
+from .methods import MethodTable
+
+logger = logging.getLogger("syncobj")
+
+Callback = Callable[[Any, int], None]
+
+#: PySyncObj's `_RAFT_STATE` numbers for the states users see (pre-candidate is still a follower).
+_USER_STATE = {Role.FOLLOWER: 0, Role.PRE_CANDIDATE: 0, Role.CANDIDATE: 1, Role.LEADER: 2}
+
+
+class _Request:
+    __slots__ = ("data", "change", "callback")
+
+    def __init__(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None) -> None:
+        self.data = data
+        self.change = change
+        self.callback = callback
+
+
+class _SyncBox:
+    """Where a sync call's outcome lands; `done` is what the waiting thread polls."""
+
+    __slots__ = ("done", "result", "reason")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: Any = None
+        self.reason = FAIL_REASON.SUCCESS
+
+    def __call__(self, result: Any, reason: int) -> None:
+        self.result, self.reason, self.done = result, reason, True
+
+
+class Core:
+    """One node's engine.  `SyncObj` owns it; a `Driver` runs it (it is the `DriverHost`)."""
+
+    def __init__(self, *, owner: Any, objects: list[Any], owner_excluded: frozenset[str], conf: Any,
+                 node_id: str, voters: list[str], driver: Driver) -> None:
+        self.owner = owner
+        self.conf = conf
+        self.node_id = node_id
+        self.driver = driver
+        self.methods = MethodTable(objects)
+        self.objects = objects
+        self.owner_excluded = owner_excluded
+        self.voters = voters
+        self.raft: Raft | None = None
+        #: Optional checker told about every step (the simulator's invariant `Monitor`: started,
+        #: persisted, snapshot_restored, applied, proposed, proposal_result); taken from the driver.
+        self.monitor: Any = getattr(driver, "monitor", None)
+
+        self._lock = threading.RLock()  # the loop's lock: kernel, apply, callbacks
+        self._qlock = threading.Lock()  # only guards _requests
+        self._requests: collections.deque[_Request] = collections.deque()
+        self._pending: dict[int, Callback] = {}
+        self._next_token = 0
+        self._on_tick_callbacks: list[Callable[[], None]] = []
+
+        self.enabled_code_version = 0
+        self.last_applied = 0
+        self.leader_commit_idx: int | None = None
+        self.ready = False
+        self.state = 0  # PySyncObj state number
+        self.leader: str | None = None
+        self.members: tuple[str, ...] = tuple(sorted(v for v in voters if v != node_id))
+        self.observers: set[str] = set()
+        self.started = False
+        self.closed = False
+        self.broken: BaseException | None = None
+        self.start_time = 0.0
+        self._kernel_deadline = 0.0
+        self._last_compaction = 0.0
+        self._force_compaction = False
+        self._compaction_data: tuple[int, bytes] | None = None
+        self._compaction_retry_index = 0  # after a failed attempt: wait for the log to grow this far
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Open the driver, restore what the disk holds, build the kernel and replay."""
+        with self._lock, context.in_loop(self):
+            restored: Restored | None = self.driver.start(self)
+            now = self.driver.now()
+            self.start_time = self._last_compaction = now
+            if restored is not None and restored.snapshot is not None:
+                self._restore(restored.snapshot.data, restored.snapshot.meta.index)
+            rng = self.driver.rng
+            self._next_token = rng.getrandbits(62)
+            self.raft = Raft(self.node_id, Membership.of(self.voters), self.conf.raft_config(),
+                             seed=rng.getrandbits(63), now=now, restored=restored)
+            self.started = True
+            if self.monitor is not None:
+                self.monitor.started(self.node_id, self.raft, restored)
+            self._run(self.raft.tick(now))  # the first batch replays committed entries after the snapshot
+            self._after(now)
+
+    def destroy(self) -> None:
+        """Fail what is outstanding, detach consumers and close the driver (outside the lock: the
+        driver may join its loop thread, which may be waiting for the lock)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._fail_outstanding(FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
+            for obj in self.objects[1:]:
+                try:
+                    obj._destroy()
+                except Exception:
+                    logger.exception("consumer _destroy() failed")
+        self.driver.close()
+
+    # ------------------------------------------------------------------ user side (any thread)
+
+    def check_usable(self) -> None:
+        if self.closed:
+            raise SyncObjUsageError("this SyncObj was destroyed")
+        if self.broken is not None:
+            raise SyncObjUsageError(f"this node stopped after a storage failure: {self.broken!r}")
+
+    def call(self, obj: Any, name: str, args: tuple, kwargs: dict, callback: Callback | None, sync: bool,
+             timeout: float | None) -> Any:
+        """A replicated method was called: encode it here (bad arguments fail now) and queue it."""
+        self.check_usable()
+        if context.inside_apply():
+            raise SyncObjUsageError(
+                f"{type(obj).__qualname__}.{name}() was called while a replicated method is being applied; "
+                "that would propose it again from every node. Call the state-changing code directly instead")
+        method = self.methods.resolve(obj, name, self.enabled_code_version)
+        data = commands.encode_call(method, args, kwargs)
+        return self.submit(data, None, callback, sync, timeout, what=f"{type(obj).__qualname__}.{name}()")
+
+    def submit(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None, sync: bool,
+               timeout: float | None, what: str) -> Any:
+        self.check_usable()
+        box: _SyncBox | None = None
+        if sync:
+            if context.inside_loop():
+                raise SyncObjUsageError(
+                    f"sync call {what} from inside the node's loop (an applied method, a callback or onTick) "
+                    "would wait for the loop it blocks; use callback= instead")
+            box = _SyncBox()
+            callback = box
+        if not self._enqueue(_Request(data, change, callback)):
+            if box is not None:
+                raise SyncObjException(FAIL_REASON.QUEUE_FULL)
+            return None
+        if box is None:
+            return None
+        if not self.driver.wait(lambda: box.done, timeout):
+            raise SyncObjException("Timeout", f"{what}: no outcome within {timeout} s (it may still be applied)")
+        if box.reason == FAIL_REASON.SUCCESS:
+            return box.result
+        if isinstance(box.result, Exception):
+            raise box.result
+        raise SyncObjException(box.reason)
+
+    def _enqueue(self, request: _Request) -> bool:
+        with self._qlock:
+            full = len(self._requests) >= self.conf.commandsQueueSize
+            if not full:
+                self._requests.append(request)
+        if full:
+            _invoke(request.callback, None, FAIL_REASON.QUEUE_FULL)
+            return False
+        self.driver.wake()
+        return True
+
+    def force_compaction(self) -> None:
+        self._force_compaction = True
+        self.driver.wake()
+
+    def add_on_tick_callback(self, cb: Callable[[], None]) -> None:
+        with self._lock:
+            self._on_tick_callbacks.append(cb)
+
+    def remove_on_tick_callback(self, cb: Callable[[], None]) -> None:
+        with self._lock:
+            if cb in self._on_tick_callbacks:
+                self._on_tick_callbacks.remove(cb)
+
+    # ------------------------------------------------------------------ driver side (the loop)
+
+    def on_message(self, sender: str, message: Message) -> None:
+        with self._lock, context.in_loop(self):
+            if not self._live():
+                return
+            now = self.driver.now()
+            try:
+                batch = self.raft.receive(now, sender, message)  # type: ignore[union-attr]
+            except InvalidMessage as e:
+                logger.warning("%s: dropped an invalid message from %s: %s", self.node_id, sender, e)
+                return
+            self._run(batch)
+            if isinstance(message, AppendEntries):
+                self._note_leader_commit(sender, message)
+            self._after(now)
+
+    def on_turn(self) -> None:
+        with self._lock, context.in_loop(self):
+            if not self._live():
+                return
+            now = self.driver.now()
+            self._drain(now)
+            if now >= self._kernel_deadline:
+                self._run(self.raft.tick(now))  # type: ignore[union-attr]
+            self._maybe_compact(now)
+            for obj in self.objects[1:]:
+                try:
+                    obj.onTick(now)
+                except Exception:
+                    logger.exception("%s: %s.onTick failed", self.node_id, type(obj).__qualname__)
+            for cb in list(self._on_tick_callbacks):
+                try:
+                    cb()
+                except Exception:
+                    logger.exception("%s: on-tick callback failed", self.node_id)
+            self._after(now)
+
+    def on_observer(self, peer: str, connected: bool) -> None:
+        with self._lock, context.in_loop(self):
+            if not self._live():
+                return
+            now = self.driver.now()
+            if connected:
+                self.observers.add(peer)
+                self._run(self.raft.add_observer(now, peer))  # type: ignore[union-attr]
+            else:
+                self.observers.discard(peer)
+                self._run(self.raft.remove_observer(now, peer))  # type: ignore[union-attr]
+            self._after(now)
+
+    def _live(self) -> bool:
+        return self.started and not self.closed and self.broken is None
+
+    def _drain(self, now: float) -> None:
+        # Bounded by appendEntriesPeriod of the driver's clock so a flood of calls cannot starve
+        # heartbeats; the rest waits for the next turn (scheduled at once by _after).  Under the
+        # simulator the clock stands still inside a handler, so the whole queue drains, deterministically.
+        budget_end = now + self.conf.appendEntriesPeriod
+        while self._live():
+            if self.driver.now() >= budget_end:
+                return
+            with self._qlock:
+                if not self._requests:
+                    return
+                req = self._requests.popleft()
+            token = self._next_token
+            self._next_token += 1
+            if req.callback is not None:
+                self._pending[token] = req.callback
+            if self.monitor is not None:
+                self.monitor.proposed(self.node_id, token)
+            if req.change is not None:
+                self._run(self.raft.change_membership(now, req.change, token))  # type: ignore[union-attr]
+            else:
+                self._run(self.raft.propose(now, req.data, token))  # type: ignore[union-attr,arg-type]
+
+    def _after(self, now: float) -> None:
+        """Bookkeeping at the end of every loop call: readiness and the next deadline."""
+        if not self._live():
+            return
+        if self.state == 2 or not self.ready:
+            st = self.raft.status()  # type: ignore[union-attr]
+            if st.role == Role.LEADER:
+                self.leader_commit_idx = st.commit_index
+        self._check_ready()
+        deadline = min(self._kernel_deadline, now + self.conf.autoTickPeriod)
+        with self._qlock:
+            if self._requests:
+                deadline = now
+        self.driver.set_deadline(deadline)
+
+    # ------------------------------------------------------------------ carrying out a batch
+
+    def _run(self, batch: Batch) -> None:
+        if self.closed:
+            return
+        driver = self.driver
+        if batch.needs_persist():
+            try:
+                driver.persist(batch)
+            except Exception as e:
+                self._storage_failed(e)
+                raise
+            if self.monitor is not None:
+                self.monitor.persisted(self.node_id, self.raft, batch)
+            driver.crash_point("after_persist")
+        for send in batch.messages:
+            driver.send(send.to, send.message)
+        if batch.messages:
+            driver.crash_point("after_send")
+        if batch.snapshot is not None:
+            self._restore(batch.snapshot.data, batch.snapshot.meta.index)
+            if self.monitor is not None:
+                self.monitor.snapshot_restored(self.node_id, batch.snapshot.meta, None)
+        results: dict[int, tuple[Any, int]] = {}
+        for entry in batch.committed:
+            if entry.index <= self.last_applied:
+                continue  # already in the state (restored from a snapshot that covers it)
+            outcome = self._apply(entry)
+            self.last_applied = entry.index
+            if self.monitor is not None:
+                self.monitor.applied(self.node_id, entry, None)
+            if outcome is not None and entry.origin == self.node_id:
+                results[entry.index] = outcome
+        for event in batch.events:
+            if self.monitor is not None and isinstance(event, ProposalResult):
+                self.monitor.proposal_result(self.node_id, event.token, event.reason, event.index, batch)
+            self._on_event(event, results)
+        if batch.compacted is not None:
+            self._save_compacted(batch)
+        self._kernel_deadline = batch.next_deadline
+
+    def _apply(self, entry: Any) -> tuple[Any, int] | None:
+        if entry.kind != EntryKind.COMMAND:
+            return None
+        try:
+            cmd = commands.decode(entry.data)
+        except commands.BadCommand as e:
+            logger.error("%s: entry %d is not a command this node understands (%s); skipped",
+                         self.node_id, entry.index, e)
+            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(e)), FAIL_REASON.REQUEST_DENIED
+        if isinstance(cmd, SetVersion):
+            self._set_code_version(cmd.version)
+            return None, FAIL_REASON.SUCCESS
+        assert isinstance(cmd, Call)
+        try:
+            obj, func = self.methods.lookup(cmd.method)
+        except LookupError as e:
+            logger.error("%s: cannot apply entry %d: %s; skipped on this node (version skew?)",
+                         self.node_id, entry.index, e)
+            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(e)), FAIL_REASON.REQUEST_DENIED
+        with context.applying(self, entry.time):
+            try:
+                return func(obj, *cmd.args, **cmd.kwargs), FAIL_REASON.SUCCESS
+            except Exception as e:  # the method's own failure: same on every node, reported to its caller
+                logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.method, e, entry.index)
+                return e, FAIL_REASON.REQUEST_DENIED
+
+    def _set_code_version(self, version: int) -> None:
+        if version > self.methods.self_code_version:
+            logger.error("%s: the cluster enabled code version %d but this node's code has version %d only: "
+                         "calls of newer methods will fail here until this node is upgraded",
+                         self.node_id, version, self.methods.self_code_version)
+        old = self.enabled_code_version
+        self.enabled_code_version = version
+        if old != version and self.conf.onCodeVersionChanged is not None:
+            _user_hook(self.conf.onCodeVersionChanged, old, version)
+
+    def _on_event(self, event: Any, results: dict[int, tuple[Any, int]]) -> None:
+        if isinstance(event, ProposalResult):
+            callback = self._pending.pop(event.token, None)
+            if callback is None:
+                return
+            if event.reason == FAIL_REASON.SUCCESS:
+                result, reason = results.get(event.index, (None, FAIL_REASON.SUCCESS))
+                _invoke(callback, result, reason)
+            else:
+                _invoke(callback, None, event.reason)
+        elif isinstance(event, RoleChanged):
+            old, new = _USER_STATE[event.old], _USER_STATE[event.new]
+            self.state = new
+            if old != new and self.conf.onStateChanged is not None:
+                _user_hook(self.conf.onStateChanged, old, new)
+        elif isinstance(event, LeaderChanged):
+            self.leader = event.leader
+        elif isinstance(event, MembershipChanged):
+            members = tuple(m for m in event.membership.members if m != self.node_id)
+            if members != self.members:
+                self.members = members
+                self.driver.membership_changed(members)
+
+    def _note_leader_commit(self, sender: str, msg: AppendEntries) -> None:
+        # After the batch ran, so `self.leader` already reflects this message.  The highest commit
+        # index a leader announced: what "caught up" (isReady) is measured against.
+        if sender == self.leader:
+            if self.leader_commit_idx is None or msg.commit > self.leader_commit_idx:
+                self.leader_commit_idx = msg.commit
+
+    def _check_ready(self) -> None:
+        if self.ready:
+            return
+        st = self.raft.status()  # type: ignore[union-attr]
+        if st.leader is None or self.leader_commit_idx is None or self.last_applied < self.leader_commit_idx:
+            return
+        self.ready = True
+        if self.conf.onReady is not None:
+            _user_hook(self.conf.onReady)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _states(self) -> list[Any]:
+        states: list[Any] = [snapshot.owner_state(self.owner, self.owner_excluded)]
+        for obj in self.objects[1:]:
+            states.append(obj._serialize())
+        return states
+
+    def _restore(self, data: bytes, index: int) -> None:
+        try:
+            version, states = snapshot.load(data)
+        except ValueError as e:
+            logger.error("%s: cannot load the snapshot at index %d: %s", self.node_id, index, e)
+            raise
+        if len(states) != len(self.objects):
+            logger.error("%s: the snapshot at index %d holds %d object(s) but this SyncObj has %d; restoring the "
+                         "first %d", self.node_id, index, len(states), len(self.objects),
+                         min(len(states), len(self.objects)))
+        for i, state in enumerate(states[:len(self.objects)]):
+            if i == 0:
+                if not isinstance(state, dict):
+                    raise ValueError("snapshot state of the SyncObj itself must be a dict")
+                vars(self.owner).update(state)
+            else:
+                self.objects[i]._deserialize(state)
+        old = self.enabled_code_version
+        self.enabled_code_version = version
+        if old != version and self.conf.onCodeVersionChanged is not None:
+            _user_hook(self.conf.onCodeVersionChanged, old, version)
+        self.last_applied = index
+
+    def _maybe_compact(self, now: float) -> None:
+        st = self.raft.status()  # type: ignore[union-attr]
+        if self.last_applied <= st.snapshot_index:
+            self._force_compaction = False
+            return
+        long_log = (st.last_index - st.snapshot_index > self.conf.logCompactionMinEntries
+                    and st.last_index >= self._compaction_retry_index)
+        due = self._force_compaction or long_log or now - self._last_compaction >= self.conf.logCompactionMinTime
+        if not due or (self.conf.logCompactionSplit and not self._in_split_window(now)):
+            return
+        self._force_compaction = False
+        self._last_compaction = now
+        states = self._states()
+        try:
+            data = snapshot.dump(self.enabled_code_version, states)
+        except TypeError:
+            culprit = snapshot.first_unencodable(states, self._describe_object)
+            logger.error("%s: log compaction skipped: state cannot be encoded: %s", self.node_id, culprit)
+            # Try again once the log has grown by another logCompactionMinEntries (or after
+            # logCompactionMinTime), not on every loop turn.
+            self._compaction_retry_index = st.last_index + self.conf.logCompactionMinEntries
+            return
+        self._compaction_data = (self.last_applied, data)
+        self._run(self.raft.compact(now, self.last_applied, data))  # type: ignore[union-attr]
+
+    def _in_split_window(self, now: float) -> bool:
+        """logCompactionSplit: each node compacts in its own slice of every logCompactionMinTime period,
+        so that not all nodes are busy serializing at once."""
+        nodes = sorted(set(self.voters) | set(self.members) | {self.node_id})
+        period = float(self.conf.logCompactionMinTime)
+        slot = period / len(nodes)
+        start = (now // period) * period + nodes.index(self.node_id) * slot
+        return start <= now < start + slot
+
+    def _save_compacted(self, batch: Batch) -> None:
+        meta = batch.compacted
+        pending = self._compaction_data
+        self._compaction_data = None
+        if pending is None or pending[0] != meta.index:  # type: ignore[union-attr]
+            logger.error("%s: kernel compacted at %s without matching snapshot data", self.node_id, meta)
+            return
+        try:
+            self.driver.save_snapshot(Snapshot(meta, pending[1]))  # type: ignore[arg-type]
+        except Exception as e:
+            self._storage_failed(e)
+            raise
+
+    def _describe_object(self, i: int) -> str:
+        return f"{type(self.objects[i]).__qualname__} (object #{i})"
+
+    # ------------------------------------------------------------------ failure
+
+    def _storage_failed(self, error: BaseException) -> None:
+        logger.critical("%s: storage failed (%r); this node stops", self.node_id, error)
+        self.broken = error
+        self._fail_outstanding(FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
+
+    def _fail_outstanding(self, queued_reason: int, inflight_reason: int) -> None:
+        with self._qlock:
+            queued = list(self._requests)
+            self._requests.clear()
+        pending = [self._pending[t] for t in sorted(self._pending)]
+        self._pending.clear()
+        for req in queued:
+            _invoke(req.callback, None, queued_reason)
+        for cb in pending:
+            _invoke(cb, None, inflight_reason)
+
+
+def _invoke(callback: Callback | None, result: Any, reason: int) -> None:
+    if callback is None:
+        return
+    try:
+        callback(result, FAIL_REASON(reason))
+    except Exception:
+        logger.exception("a replicated call's callback raised")
+
+
+def _user_hook(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        logger.exception("user hook %r raised", fn)
