@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "deserializer": None,
     "onCodeVersionChanged": None,
     "tcp_keepalive": (16, 3, 5),
+    "passwordSalt": "syncobj",
+    "maxFrameSize": 64 * 2 ** 20,
 }
 
 #: Kernel field -> the SyncObjConf option it comes from (for error messages).
@@ -129,7 +131,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "onReady": _CALLABLE,
     "onStateChanged": _CALLABLE,
     "dynamicMembershipChange": _BOOL,
-    "pollerType": _rule(lambda v: v in ("auto", "select", "poll"), "must be 'auto', 'select' or 'poll'"),
+    "pollerType": _rule(lambda v: v in ("auto", "select", "poll", "epoll"),
+                        "must be 'auto', 'select', 'poll' or 'epoll'"),
+    "passwordSalt": _rule(lambda v: isinstance(v, (str, bytes)) and len(v) > 0,
+                          "must be a non-empty str or bytes shared by the whole cluster"),
+    "maxFrameSize": _rule(lambda v: _is_int(v) and 1024 <= v <= 2 ** 32 - 1, "must be an integer in [1024, 2**32-1]"),
     "useFork": _BOOL,
     "serializer": _CALLABLE,
     "serializeChecker": _CALLABLE,

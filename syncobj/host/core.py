@@ -113,19 +113,27 @@ class Core:
         """Open the driver, restore what the disk holds, build the kernel and replay."""
         with self._lock, context.in_loop(self):
             restored: Restored | None = self.driver.start(self)
-            now = self.driver.now()
-            self.start_time = self._last_compaction = now
-            if restored is not None and restored.snapshot is not None:
-                self._restore(restored.snapshot.data, restored.snapshot.meta.index)
-            rng = self.driver.rng
-            self._next_token = rng.getrandbits(62)
-            self.raft = Raft(self.node_id, Membership.of(self.voters), self.conf.raft_config(),
-                             seed=rng.getrandbits(63), now=now, restored=restored)
-            self.started = True
-            if self.monitor is not None:
-                self.monitor.started(self.node_id, self.raft, restored)
-            self._run(self.raft.tick(now))  # the first batch replays committed entries after the snapshot
-            self._after(now)
+            try:
+                self._start_kernel(restored)
+            except Exception:  # (a simulated crash is a BaseException and unwinds untouched)
+                self.closed = True
+                self.driver.close()  # never leave a loop thread or a bound port behind
+                raise
+
+    def _start_kernel(self, restored: "Restored | None") -> None:
+        now = self.driver.now()
+        self.start_time = self._last_compaction = now
+        if restored is not None and restored.snapshot is not None:
+            self._restore(restored.snapshot.data, restored.snapshot.meta.index)
+        rng = self.driver.rng
+        self._next_token = rng.getrandbits(62)
+        self.raft = Raft(self.node_id, Membership.of(self.voters), self.conf.raft_config(),
+                         seed=rng.getrandbits(63), now=now, restored=restored)
+        self.started = True
+        if self.monitor is not None:
+            self.monitor.started(self.node_id, self.raft, restored)
+        self._run(self.raft.tick(now))  # the first batch replays committed entries after the snapshot
+        self._after(now)
 
     def destroy(self) -> None:
         """Fail what is outstanding, detach consumers and close the driver (outside the lock: the

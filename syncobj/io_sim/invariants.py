@@ -94,7 +94,7 @@ class RaftChecker:
         if raft is None:
             return
         self.stats["steps"] += 1
-        term, role, commit, last_index, last_term = _view(raft)
+        term, role, commit = _view(raft)
         seen = self._commit_max.get(node, 0)
         if commit < seen:
             self._fail("commit monotonic", node, f"commit index went back from {seen} to {commit}")
@@ -108,6 +108,7 @@ class RaftChecker:
         if role is not Role.LEADER:
             self._leading.pop(node, None)
             return
+        last_index, last_term = _last(raft)
         held = self._leading.get(node)
         if held is None or held[0] != term:
             self._became_leader(node, raft, term)
@@ -252,14 +253,23 @@ class RaftChecker:
                            f"token {token} reported {reason.name} but was applied at index {self._applied_cmd[key]}")
 
 
-def _view(raft: Any) -> tuple[int, Role, int, int, int]:
-    """(term, role, commit, last index, last term), cheaply when the kernel exposes them."""
+def _view(raft: Any) -> tuple[int, Role, int]:
+    """(term, role, commit), cheaply when the kernel exposes them as attributes."""
     try:
-        log = raft.log
-        return raft.term, raft.role, raft.commit, log.last_index, log.last_term
+        return raft.term, raft.role, raft.commit
     except AttributeError:
         st = raft.status()
-        return st.term, st.role, st.commit_index, st.last_index, st.last_term
+        return st.term, st.role, st.commit_index
+
+
+def _last(raft: Any) -> tuple[int, int]:
+    """(last index, last term) of the node's log."""
+    try:
+        log = raft.log
+        return log.last_index, log.last_term
+    except AttributeError:
+        st = raft.status()
+        return st.last_index, st.last_term
 
 
 def _show(e: Entry) -> str:

@@ -170,11 +170,11 @@ class Network:
         return message, delays
 
     def _delay(self, p: LinkProfile) -> float:
-        rng = self.rng
-        d = p.latency_min if p.latency_max == p.latency_min else rng.uniform(p.latency_min, p.latency_max)
-        if p.reorder and rng.random() < p.reorder:
+        rnd = self.rng.random
+        d = p.latency_min + (p.latency_max - p.latency_min) * rnd()
+        if p.reorder and rnd() < p.reorder:
             self.reordered += 1
-            d += rng.uniform(0.0, p.reorder_delay)
+            d += p.reorder_delay * rnd()
         return d
 
     def _round_trip(self, src: str, dst: str, message: Any) -> Any:

@@ -107,7 +107,8 @@ class _Env:
         self._world._set_timer(self._node, self.incarnation, at)
 
     def crash_point(self, name: str) -> None:
-        self._world._crash_point(self._node, self.incarnation, name)
+        if self._node.crash_points or self._world.crash_point_rate:  # the common case costs one test
+            self._world._crash_point(self._node, self.incarnation, name)
 
     def trace(self, kind: str, **fields: Any) -> None:
         if self._node.incarnation == self.incarnation:

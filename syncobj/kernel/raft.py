@@ -150,6 +150,8 @@ class Raft:
         self._follower_reads: dict[int, tuple[float, str | None]] = {}  # token -> (resend_at, leader)
         self._waiting_reads: list[int] = []
         self.observers: set[str] = set()
+        self._installed_through = 0  # highest index covered by a snapshot received from a leader
+        self._commit_term_seen = 0  # term of the entry at the commit index, as last checked
         # snapshot being received: (meta, checksum, total, chunks, received)
         self._incoming: tuple[SnapshotMeta, int, int, list[bytes], int] | None = None
         if restored is not None:
@@ -332,6 +334,10 @@ class Raft:
                     del self._pending[e.token]
                     self._forwarded.pop(e.token, None)
                     batch.events.append(ProposalResult(e.token, FailReason.SUCCESS, e.index))
+        commit_term = self.log.term_at(self.commit)
+        if commit_term is not None and commit_term > self._commit_term_seen:
+            self._commit_term_seen = commit_term
+            self._discard_unreachable(commit_term, batch)
         heap = self._appended_heap
         while heap and heap[0][0] <= self.applied:
             _, token = heapq.heappop(heap)
@@ -554,6 +560,7 @@ class Raft:
                 if e.index <= self.commit:
                     raise AssertionError("leader tried to overwrite a committed entry")
                 log.truncate_from(e.index)
+                self._abandon_appended(e.index, _INF, FailReason.LEADER_CHANGED)
                 b = self._batch
                 b.truncate_from = e.index if b.truncate_from is None else min(b.truncate_from, e.index)
                 b.entries = [x for x in b.entries if x.index < e.index]
@@ -604,13 +611,18 @@ class Raft:
         meta = snap.meta
         log = self.log
         keeps_tail = log.term_at(meta.index) == meta.term and meta.index <= log.last_index
+        # Proposals the snapshot covers were decided, but their results are folded into the
+        # snapshot; those after it survive only if the log tail does.
+        self._abandon_appended(0, meta.index, FailReason.UNKNOWN_OUTCOME)
         if not keeps_tail:
+            self._abandon_appended(meta.index + 1, _INF, FailReason.LEADER_CHANGED)
             b = self._batch
             cut = log.snapshot_index + 1
             b.truncate_from = cut if b.truncate_from is None else min(b.truncate_from, cut)
             b.entries = []
         log.compact(meta.index, meta.term)
         self._snapshot = snap
+        self._installed_through = meta.index
         self._batch.snapshot = snap
         self.commit = max(self.commit, meta.index)
         self.applied = meta.index
@@ -659,6 +671,17 @@ class Raft:
             return  # a duplicate or late answer
         del self._forwarded[msg.token]
         if msg.reason == FailReason.SUCCESS:
+            if msg.index <= self._installed_through:
+                # A snapshot from the leader covered that index before this answer came: the
+                # proposal was decided, but we never saw the entry to tell which way.
+                del self._pending[msg.token]
+                self._emit(ProposalResult(msg.token, FailReason.UNKNOWN_OUTCOME))
+                return
+            commit_term = self.log.term_at(self.commit)
+            if msg.index > self.commit and commit_term is not None and commit_term > msg.entry_term:
+                del self._pending[msg.token]  # see _discard_unreachable
+                self._emit(ProposalResult(msg.token, FailReason.DISCARDED))
+                return
             # From here the log itself decides: our entry commits (SUCCESS when applied) or
             # the commit index passes its index with another entry there (DISCARDED).
             p.state, p.index, p.term, p.resend_at = "appended", msg.index, msg.entry_term, _INF
@@ -694,6 +717,27 @@ class Raft:
             return
         self._pending[token] = p = _Pending(kind, data, "waiting")
         self._forward(now, token, p)
+
+    def _discard_unreachable(self, commit_term: int, batch: Batch) -> None:
+        """Terms never decrease along a log and committed entries are in every later leader's
+        log, so once an entry of term T is committed, an uncommitted entry of an older term
+        at a higher index can never be committed: report it now, not when (if ever) the
+        commit index passes it.  Runs once per new committed term, not per batch."""
+        for token, p in list(self._pending.items()):
+            if p.state == "appended" and p.index > self.commit and p.term < commit_term:
+                del self._pending[token]
+                batch.events.append(ProposalResult(token, FailReason.DISCARDED))
+
+    def _abandon_appended(self, lo: int, hi: float, reason: FailReason) -> None:
+        """Resolve our appended proposals at indexes lo..hi that have left our log.
+
+        An entry truncated from our log may still be committed later by another leader that
+        holds it, so its outcome is open (LEADER_CHANGED) — but waiting for the commit index to
+        pass it could wait forever in a quiet cluster.  Truncation is rare; a scan is fine."""
+        for token, p in list(self._pending.items()):
+            if p.state == "appended" and lo <= p.index <= hi:
+                del self._pending[token]
+                self._emit(ProposalResult(token, reason))
 
     def _forward(self, now: float, token: int, p: _Pending) -> None:
         assert self.leader is not None

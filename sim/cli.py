@@ -1,0 +1,160 @@
+"""The `python -m sim` command line: thin on purpose; everything it runs lives in syncobj.io_sim.
+
+    python -m sim --seed N [--nodes 5] [--duration 60] [--faults all|none|a,b,...] [--trace FILE]
+    python -m sim --seeds A-B [--jobs J] ...        sweep seeds A..B (inclusive) on J processes
+    python -m sim check FILE ...                     linearizability check (syncobj.lincheck.cli)
+
+Exit status: 0 when every run passed, 1 when any violated an invariant, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from typing import Sequence, TextIO
+
+from syncobj.io_sim.faults import FAULT_GROUPS, parse_groups
+from syncobj.io_sim.invariants import RULES
+from syncobj.io_sim.runner import RunResult, run
+
+
+def _seed_range(text: str) -> range:
+    try:
+        a, _, b = text.partition("-")
+        lo, hi = int(a), int(b) if b else int(a)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds wants A-B (two integers), not {text!r}") from None
+    if hi < lo:
+        raise argparse.ArgumentTypeError(f"--seeds {text}: the end is before the start")
+    return range(lo, hi + 1)
+
+
+def _faults(text: str) -> str:
+    try:
+        parse_groups(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim",
+                                description="Seeded fault-injection runs of the Raft kernel, with every safety "
+                                            "invariant checked at every step.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--seed", type=int, help="run this one seed")
+    which.add_argument("--seeds", type=_seed_range, metavar="A-B", help="sweep seeds A..B inclusive")
+    p.add_argument("--nodes", type=_positive(int), default=5, help="cluster size (default 5)")
+    p.add_argument("--duration", type=_positive(float), default=60.0,
+                   help="virtual seconds of faults before the liveness phase (default 60)")
+    p.add_argument("--faults", type=_faults, default="all",
+                   help=f"fault groups each seed may draw from: all, none, or a comma list of "
+                        f"{', '.join(FAULT_GROUPS)} (default all)")
+    p.add_argument("--rate", type=_positive(float), default=20.0, help="client proposals per virtual second")
+    p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON lines); single seed only")
+    p.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1, help="processes for --seeds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "check":
+        from syncobj.lincheck.cli import main as check_main
+        return check_main(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.seeds is not None and args.trace:
+        parser.error("--trace writes one run's trace: use it with --seed, not --seeds")
+    if args.seed is not None:
+        result = run(args.seed, nodes=args.nodes, duration=args.duration, faults=args.faults,
+                     trace_path=args.trace, rate=args.rate)
+        print_run(result, sys.stdout, trace_path=args.trace)
+        return 0 if result.ok else 1
+    return sweep(args.seeds, args, sys.stdout, sys.stderr)
+
+
+def print_run(r: RunResult, out: TextIO, trace_path: str | None = None) -> None:
+    w = out.write
+    w(f"sim: seed {r.seed}, {r.nodes} nodes, {r.duration:g}s simulated, faults {r.faults}\n")
+    w(f"mix: {r.mix}\n")
+    injected = ", ".join(f"{k} {v}" for k, v in r.injected.items()) or "nothing"
+    w(f"injected: {injected}\n")
+    c = r.checks
+    w(f"checked: {len(RULES)} safety rules after each of {c['steps']} steps ({c['entries']} log entries, "
+      f"{c['applies']} applies, {c['elections']} elections, {c['results']} proposal results, "
+      f"{c['wire_round_trips']} wire round-trips); liveness after faults end\n")
+    w("ops: " + ", ".join(f"{k} {v}" for k, v in r.ops.items()) + "\n")
+    if r.ok:
+        w(f"verdict: PASS (settled {r.settled_after:.2f}s after faults ended)\n")
+    else:
+        w("verdict: FAIL\n")
+        for v in r.violations:
+            w("  " + v.describe().replace("\n", "\n  ") + "\n")
+        w(f"reproduce: {r.repro}\n")
+    speed = r.sim_time / r.wall_time if r.wall_time > 0 else float("inf")
+    w(f"trace: sha256 {r.trace_hash}" + (f" written to {trace_path}" if trace_path else "") + "\n")
+    w(f"events {r.events}, simulated {r.sim_time:.1f}s in {r.wall_time:.2f}s wall ({speed:.0f}x)\n")
+
+
+def _run_one(job: tuple[int, int, float, str, float]) -> RunResult:
+    seed, nodes, duration, faults, rate = job
+    return run(seed, nodes=nodes, duration=duration, faults=faults, rate=rate)
+
+
+def sweep(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    jobs = [(s, args.nodes, args.duration, args.faults, args.rate) for s in seeds]
+    t0 = time.perf_counter()
+    results: list[RunResult] = []
+    failing = 0
+    procs = min(args.jobs, len(jobs))
+    pool = multiprocessing.Pool(procs) if procs > 1 else None
+    try:
+        stream = pool.imap_unordered(_run_one, jobs) if pool is not None else map(_run_one, jobs)
+        for r in stream:
+            results.append(r)
+            failing += not r.ok
+            elapsed = time.perf_counter() - t0
+            rate = len(results) / elapsed if elapsed > 0 else 0.0
+            eta = (len(jobs) - len(results)) / rate if rate > 0 else 0.0
+            err.write(f"\r[{len(results)}/{len(jobs)}] {rate:.1f} seeds/s, {failing} failing, eta {eta:.0f}s ")
+            err.flush()
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    err.write("\n")
+    wall = time.perf_counter() - t0
+    results.sort(key=lambda r: r.seed)
+    ops = sum(r.ops["proposed"] for r in results)
+    faults = sum(v for r in results for k, v in r.injected.items() if not k.startswith("msg_"))
+    msgs = sum(v for r in results for k, v in r.injected.items() if k.startswith("msg_"))
+    violations = sum(len(r.violations) for r in results)
+    header = ("runs", "ops checked", "faults injected", "msgs faulted", "violations", "seeds/s", "wall")
+    row = (str(len(results)), str(ops), str(faults), str(msgs), str(violations),
+           f"{len(results) / wall:.1f}" if wall > 0 else "-", f"{wall:.1f}s")
+    widths = [max(len(h), len(v)) for h, v in zip(header, row)]
+    out.write("  ".join(h.rjust(n) for h, n in zip(header, widths)) + "\n")
+    out.write("  ".join(v.rjust(n) for v, n in zip(row, widths)) + "\n")
+    bad = [r for r in results if not r.ok]
+    if bad:
+        out.write(f"\n{len(bad)} failing seed(s):\n")
+        for r in bad:
+            for v in r.violations:
+                out.write(f"  seed {r.seed}: {v.describe().splitlines()[0]}\n")
+            out.write(f"    reproduce: {r.repro}\n")
+    return 1 if bad else 0

@@ -1,0 +1,143 @@
+"""One TCP connection: its socket, its handshake, its bounded in and out buffers.
+
+A `Connection` does the byte work (non-blocking reads and writes, framing,
+sealing) and keeps the timestamps the transport's timers look at.  It decides
+nothing about peers: what a frame means and when to close is `transport.py`'s.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+from typing import Any
+
+from .crypto import OVERHEAD
+from .framing import FrameDecoder, frame_from_packed, frame_size, pack_payload
+from .handshake import Handshake
+
+#: Bytes read per recv call, and recv calls per readiness event: a fast peer cannot
+#: starve the others within one loop turn.
+RECV_CHUNK = 256 * 1024
+RECV_CALLS_PER_EVENT = 4
+SEND_CHUNK = 1024 * 1024
+
+
+class ConnState(enum.Enum):
+    CONNECTING = "connecting"  # non-blocking connect in flight (dialer only)
+    HANDSHAKE = "handshake"
+    ESTABLISHED = "established"
+    CLOSED = "closed"
+
+
+class Connection:
+    """Bookkeeping and byte shuffling for one socket."""
+
+    def __init__(self, sock: socket.socket, *, serial: int, dialer: bool, handshake: Handshake,
+                 handshake_frame_size: int, max_send_buffer: int, now: float, target: str | None = None,
+                 remote: str = "?") -> None:
+        self.sock = sock
+        self.serial = serial  # increasing per transport: the newer of two connections has the larger one
+        self.dialer = dialer
+        self.handshake = handshake
+        self.target = target  # the node id we dialed (dialer only)
+        self.remote = remote  # printable remote address, for logs
+        self.state = ConnState.CONNECTING if dialer else ConnState.HANDSHAKE
+        self.peer_id: str | None = None
+        self.peer_role: str | None = None
+        self.decoder = FrameDecoder(handshake_frame_size)
+        self.max_send_buffer = max_send_buffer
+        self._out = bytearray()
+        self._out_pos = 0
+        self.created = now
+        self.last_recv = now
+        self.last_send = now
+        self.last_write_progress = now
+        self.frames_in = 0
+        self.frames_out = 0
+        self.dropped_out = 0
+        self.warned_drop = False
+
+    def __repr__(self) -> str:
+        who = self.peer_id or self.target or self.remote
+        return f"<Connection #{self.serial} {'to' if self.dialer else 'from'} {who} {self.state.value}>"
+
+    @property
+    def name(self) -> str:
+        """How logs name this connection's other end."""
+        who = self.peer_id or self.target
+        return f"{who} ({self.remote})" if who else self.remote
+
+    # -- output -------------------------------------------------------------------------------
+
+    @property
+    def pending_out(self) -> int:
+        return len(self._out) - self._out_pos
+
+    def queue_raw(self, data: bytes, now: float) -> None:
+        """Queue bytes that must go out whatever the limit (handshake frames)."""
+        if not self.pending_out:
+            self.last_write_progress = now
+        self._out += data
+
+    def queue_payload(self, obj: Any, now: float) -> bool:
+        """Frame (and seal, once keys exist) `obj` and queue it; False if the send buffer is full.
+
+        A frame is refused rather than queued when the buffer already holds data and
+        the frame would push it over `max_send_buffer`; an empty buffer always takes
+        one frame, so a single large message is never stuck forever."""
+        body = pack_payload(obj)
+        cipher = self.handshake.send_cipher
+        size = frame_size(len(body), sealed=cipher is not None, overhead=OVERHEAD)
+        if self.pending_out and self.pending_out + size > self.max_send_buffer:
+            self.dropped_out += 1
+            return False
+        frame = frame_from_packed(body, sealer=cipher.seal if cipher is not None else None, overhead=OVERHEAD)
+        self.queue_raw(frame, now)
+        self.frames_out += 1
+        return True
+
+    def write(self, now: float) -> None:
+        """Send as much queued output as the socket takes; OSError means the connection is dead."""
+        while self.pending_out:
+            end = min(len(self._out), self._out_pos + SEND_CHUNK)
+            with memoryview(self._out) as view, view[self._out_pos:end] as chunk:
+                try:
+                    n = self.sock.send(chunk)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+            if n <= 0:
+                break
+            self._out_pos += n
+            self.last_send = now
+            self.last_write_progress = now
+        if self._out_pos and self._out_pos == len(self._out):
+            self._out.clear()
+            self._out_pos = 0
+        elif self._out_pos > SEND_CHUNK:
+            del self._out[:self._out_pos]
+            self._out_pos = 0
+
+    # -- input --------------------------------------------------------------------------------
+
+    def read(self, now: float) -> bool:
+        """Read what is available into the decoder.  False when the peer closed the stream.
+        Raises OSError for a broken socket and FrameError for bytes that are not frames."""
+        for _ in range(RECV_CALLS_PER_EVENT):
+            try:
+                data = self.sock.recv(RECV_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return True
+            if not data:
+                return False
+            self.last_recv = now
+            self.decoder.feed(data)
+            if len(data) < RECV_CHUNK:
+                return True
+        return True
+
+    def close(self) -> None:
+        self.state = ConnState.CLOSED
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,116 @@
+"""The event loop's poller: a `selectors` selector chosen by `pollerType`, plus a wake-up.
+
+Every socket of a node is registered here with a callback; the loop thread calls
+`poll(timeout)`, which runs the callbacks of ready sockets.  Other threads never
+touch sockets: a user thread that submits a call only calls `wake()`, which
+writes one byte to a socketpair so a `poll` that is sleeping returns at once.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+from typing import Callable
+
+from .errors import TransportConfigError
+
+POLLER_TYPES = ("auto", "select", "poll", "epoll")
+_SELECTOR_CLASS_NAMES = {"select": "SelectSelector", "poll": "PollSelector", "epoll": "EpollSelector"}
+
+#: A callback gets the ready mask (selectors.EVENT_READ | EVENT_WRITE).
+Handler = Callable[[int], None]
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+
+def make_selector(poller_type: str) -> selectors.BaseSelector:
+    """A selector for pollerType, or a TransportConfigError saying what is available."""
+    if poller_type == "auto":
+        return selectors.DefaultSelector()
+    name = _SELECTOR_CLASS_NAMES.get(poller_type) if isinstance(poller_type, str) else None
+    if name is None:
+        raise TransportConfigError("pollerType", f"must be one of {', '.join(POLLER_TYPES)}", poller_type)
+    cls = getattr(selectors, name, None)
+    if cls is None:
+        available = ", ".join(t for t in POLLER_TYPES if t == "auto" or hasattr(selectors, _SELECTOR_CLASS_NAMES[t]))
+        raise TransportConfigError("pollerType", f"{poller_type!r} is not available on this platform "
+                                                 f"(available: {available})", poller_type)
+    return cls()
+
+
+class Poller:
+    """A selector with per-socket callbacks and a thread-safe `wake()`."""
+
+    def __init__(self, poller_type: str = "auto") -> None:
+        self.poller_type = poller_type
+        self._selector = make_selector(poller_type)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, READ, self._drain_wake)
+        self._closed = False
+
+    @property
+    def selector_name(self) -> str:
+        return type(self._selector).__name__
+
+    def register(self, sock: socket.socket, events: int, handler: Handler) -> None:
+        self._selector.register(sock, events, handler)
+
+    def modify(self, sock: socket.socket, events: int, handler: Handler) -> None:
+        self._selector.modify(sock, events, handler)
+
+    def unregister(self, sock: socket.socket) -> None:
+        try:
+            self._selector.unregister(sock)
+        except (KeyError, ValueError):
+            pass  # never registered, or already closed: nothing to undo
+
+    def is_registered(self, sock: socket.socket) -> bool:
+        try:
+            self._selector.get_key(sock)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def _current_handler(self, fileobj: object) -> Handler | None:
+        try:
+            return self._selector.get_key(fileobj).data  # type: ignore[arg-type]
+        except (KeyError, ValueError):
+            return None
+
+    def poll(self, timeout: float | None) -> int:
+        """Wait up to `timeout` seconds (None: until something happens) and run the ready
+        callbacks; return how many ran (the wake-up included)."""
+        if timeout is not None and timeout < 0:
+            timeout = 0
+        ready = self._selector.select(timeout)
+        for key, mask in ready:
+            # A callback may close another socket that is also in `ready`.
+            if self._current_handler(key.fileobj) is key.data:
+                key.data(mask)
+        return len(ready)
+
+    def wake(self) -> None:
+        """Make a running or next `poll` return at once.  Safe from any thread."""
+        try:
+            self._wake_w.send(b"\x00")
+        except (BlockingIOError, InterruptedError):
+            pass  # the pipe is full: a wake-up is already pending
+        except OSError:
+            pass  # closed: the loop is gone, nothing to wake
+
+    def _drain_wake(self, mask: int) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
