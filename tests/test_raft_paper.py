@@ -470,6 +470,27 @@ def test_an_unacknowledged_forward_to_a_replaced_leader_reports_leader_changed()
     assert results(net["n3"]) == {5: FailReason.LEADER_CHANGED}
 
 
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_forward_that_reaches_a_deposed_leader_is_not_leader_and_retried_or_failed(wait):
+    net = Net(3, RaftConfig(commands_wait_leader=wait))
+    net.elect("n1")
+    net.isolate("n1")
+    net.now += 1.0
+    net.elect("n2")  # n1 does not know it was deposed
+    n1, n3 = net["n1"].raft, net["n3"].raft
+    n1.receive(net.now, "n2", AppendEntries(n2_term := net["n2"].raft.term, 0, 0, (), 0))  # n1 learns the new term
+    net.drop_all()
+    # n3 still believes in n1 (as if n2's appends had not reached it yet) and forwards there.
+    n3.term, n3.leader = n1.term - 1, "n1"
+    fwd = n3.propose(net.now, b"late", 8)
+    (send,) = [s for s in fwd.messages if isinstance(s.message, ForwardProposal)]
+    answer = n1.receive(net.now, "n3", send.message)
+    (reply,) = answer.messages
+    b = n3.receive(net.now, "n1", reply.message)
+    got = [e.reason for e in b.events if isinstance(e, ProposalResult)]
+    assert got == ([] if wait else [FailReason.NOT_LEADER])  # definitely not appended: safe to retry
+
+
 def test_every_proposal_token_gets_exactly_one_result():
     rng = random.Random(3)
     net = Net(3)

@@ -34,11 +34,11 @@ class RaftLog:
 
     def term_at(self, index: int) -> int | None:
         """The term of the entry at `index`, the snapshot's term at its index, None otherwise."""
-        if index == self.snapshot_index:
-            return self.snapshot_term
-        if index < self.snapshot_index or index > self.last_index:
-            return None
-        return self.entries[index - self.snapshot_index - 1].term
+        offset = index - self.snapshot_index - 1
+        if offset < 0:
+            return self.snapshot_term if offset == -1 else None
+        entries = self.entries
+        return entries[offset].term if offset < len(entries) else None
 
     def entry(self, index: int) -> Entry:
         return self.entries[index - self.snapshot_index - 1]

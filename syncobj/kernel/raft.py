@@ -147,6 +147,7 @@ class Raft:
         self._appended_heap: list[tuple[int, int]] = []  # (index, token) of appended pending
         self._forwarded: dict[int, None] = {}  # tokens in state "forwarded", in forwarding order
         self._resend_deadline = _INF  # earliest resend_at among them (kept without scanning _pending)
+        self._retry_waiting_at = _INF  # when to forward again proposals a non-leader turned back
         self._follower_reads: dict[int, tuple[float, str | None]] = {}  # token -> (resend_at, leader)
         self._waiting_reads: list[int] = []
         self.observers: set[str] = set()
@@ -322,10 +323,9 @@ class Raft:
     def _finish(self, now: float) -> Batch:
         batch = self._batch
         self._batch = Batch()
-        hs = HardState(self.term, self.voted_for, self.commit)
-        if hs != self._persisted:
-            batch.hard_state = hs
-            self._persisted = hs
+        p = self._persisted
+        if p.commit != self.commit or p.term != self.term or p.voted_for != self.voted_for:
+            batch.hard_state = self._persisted = HardState(self.term, self.voted_for, self.commit)
         if self.commit > self.applied:
             batch.committed = self.log.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
@@ -334,10 +334,11 @@ class Raft:
                     del self._pending[e.token]
                     self._forwarded.pop(e.token, None)
                     batch.events.append(ProposalResult(e.token, FailReason.SUCCESS, e.index))
-        commit_term = self.log.term_at(self.commit)
-        if commit_term is not None and commit_term > self._commit_term_seen:
-            self._commit_term_seen = commit_term
-            self._discard_unreachable(commit_term, batch)
+        if self._pending:
+            commit_term = self.log.term_at(self.commit)
+            if commit_term is not None and commit_term > self._commit_term_seen:
+                self._commit_term_seen = commit_term
+                self._discard_unreachable(commit_term, batch)
         heap = self._appended_heap
         while heap and heap[0][0] <= self.applied:
             _, token = heapq.heappop(heap)
@@ -355,10 +356,13 @@ class Raft:
                 d = min(d, self._transfer[1])
         else:
             d = self._election_deadline if self.is_voter else _INF
-        if self._forwarded:
-            d = min(d, self._resend_deadline)
-        for resend_at, _ in self._follower_reads.values():
-            d = min(d, resend_at)
+        if self._forwarded and self._resend_deadline < d:
+            d = self._resend_deadline
+        if self._retry_waiting_at < d:
+            d = self._retry_waiting_at
+        if self._follower_reads:
+            for resend_at, _ in self._follower_reads.values():
+                d = min(d, resend_at)
         return d
 
     # ------------------------------------------------------------------ role transitions
@@ -458,6 +462,10 @@ class Raft:
     # ------------------------------------------------------------------ common step
 
     def _step(self, now: float, sender: str, msg: Message) -> None:
+        if type(msg) is ForwardResult:
+            # An answer about one proposal is a fact whatever the sender's term is now; take it
+            # before a term change would write the proposal off as LEADER_CHANGED.
+            self._handle_forward_result(now, sender, msg)
         if msg.term > self.term:
             if isinstance(msg, PreVote):
                 pass  # asking about a future term changes nothing here
@@ -687,8 +695,10 @@ class Raft:
             p.state, p.index, p.term, p.resend_at = "appended", msg.index, msg.entry_term, _INF
             heapq.heappush(self._appended_heap, (msg.index, msg.token))
         elif msg.reason == FailReason.NOT_LEADER and self.config.commands_wait_leader:
-            p.state, p.leader, p.resend_at = "waiting", None, _INF  # definitely not appended: try the next leader
-            self._flush_waiting(now)
+            # Definitely not appended, so safe to send again: to the next leader we learn of, or
+            # to the same one after a pause (it may have been busy handing leadership over).
+            p.state, p.leader, p.resend_at = "waiting", None, _INF
+            self._retry_waiting_at = min(self._retry_waiting_at, now + self.config.forward_retry_period)
         else:
             del self._pending[msg.token]
             reason = FailReason(msg.reason) if msg.reason in FailReason._value2member_map_ else FailReason.REQUEST_DENIED
@@ -799,6 +809,9 @@ class Raft:
             self._waiting_reads = []
 
     def _retransmit(self, now: float) -> None:
+        if now >= self._retry_waiting_at:
+            self._retry_waiting_at = _INF
+            self._flush_waiting(now)
         if self.leader is None or self.role is Role.LEADER:
             return
         if self._forwarded and now >= self._resend_deadline:
