@@ -93,8 +93,8 @@ def main() -> None:
         print(f"checksum: {checksum.NAMES[checksum.preferred()]}; files in {directory}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
         print()
-        print(f"{'write pattern':<44} {'fsync':>5} {'entries/s':>11} {'syncs':>7}")
-        print("-" * 70)
+        print(f"{'write pattern':<48} {'fsync':>5} {'entries/s':>11} {'flushes':>8}")
+        print("-" * 74)
         rows = [
             ("1 entry per persist (one sync each)", 1, 1),
             ("group commit: 100 one-entry batches per flush", 1, 100),
@@ -104,17 +104,17 @@ def main() -> None:
             for label, per_batch, per_flush in rows:
                 rate, syncs = throughput(directory, fsync=fsync, per_batch=per_batch, per_flush=per_flush,
                                          seconds=args.seconds)
-                print(f"{label:<44} {'on' if fsync else 'OFF':>5} {rate:>11,.0f} {syncs:>7,}")
+                print(f"{label:<48} {'on' if fsync else 'OFF':>5} {rate:>11,.0f} {syncs:>8,}")
         print()
         n = args.load_entries
-        print(f"{'restart: load()':<44} {'MB':>6} {'wall s':>7} {'cpu s':>7} {'goal':>6}")
-        print("-" * 75)
+        print(f"{'restart: load()':<48} {'MB':>6} {'wall s':>7} {'cpu s':>7} {'goal':>6}")
+        print("-" * 79)
         for per_record in (100, 1):
             path = os.path.join(directory, f"load-{per_record}.journal")
             size = build_journal(path, n, per_record)
             wall, cpu = load_time(path, n)
             label = f"{n:,} entries, {per_record} per record"
-            print(f"{label:<44} {size / 1e6:>6.1f} {wall:>7.2f} {cpu:>7.2f} {'ok' if wall <= 5 else 'MISS':>6}")
+            print(f"{label:<48} {size / 1e6:>6.1f} {wall:>7.2f} {cpu:>7.2f} {'ok' if wall <= 5 else 'MISS':>6}")
             os.remove(path)
         print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:

@@ -78,6 +78,8 @@ INPUTS: dict[str, list[Any]] = {
         ("isAcquired", "L", "A", 3.0),
     ],
 }
+INPUTS["set"] = [("add", 1), ("add", 2), ("discard", 1), ("pop",), ("contains", 1), ("len",), ("rawData",)]
+SET_OUTPUTS = [None, 1, 2, True, False, 0, ("error", "KeyError"), {1}, {2}, set()]
 PARAMS = {"queue": {"maxsize": 1}, "priority-queue": {"maxsize": 2}, "lock-manager": {"auto_unlock_time": 5.0}}
 
 
@@ -92,7 +94,10 @@ def histories(draw: st.DrawFn) -> tuple[str, list[Operation]]:
     outputs: list[Any] = [None] * n
     state = model.init()
     for i in order:
-        outputs[i], state = model.apply(state, inputs[i])
+        if model.apply is None:  # nondeterministic (set): outputs drawn from a small domain
+            outputs[i] = draw(st.sampled_from(SET_OUTPUTS))
+        else:
+            outputs[i], state = model.apply(state, inputs[i])
     ops = []
     for i in range(n):
         call = draw(st.integers(0, 8))
@@ -104,13 +109,15 @@ def histories(draw: st.DrawFn) -> tuple[str, list[Operation]]:
         elif kind == "unseen":
             out = UNKNOWN
         elif kind == "corrupt":
-            other = draw(st.sampled_from(INPUTS[name]))
-            out = model.apply(model.init(), other)[0]
+            if model.apply is None:
+                out = draw(st.sampled_from(SET_OUTPUTS))
+            else:
+                out = model.apply(model.init(), draw(st.sampled_from(INPUTS[name])))[0]
         ops.append(op(i, inputs[i], out, call, ret))
     return name, ops
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_verdicts_equal_brute_force(case: tuple[str, list[Operation]]) -> None:
     name, ops = case
@@ -289,11 +296,8 @@ def test_a_violation_in_an_easy_partition_is_found_despite_a_hard_one() -> None:
     result = check(get_model("kv"), hard + easy, timeout=60)
     assert result.verdict is Verdict.ILLEGAL
     assert result.failure is not None and result.failure.operation.id == 200
-
-
-def test_the_hard_partition_alone_does_not_finish_quickly() -> None:
-    """The premise of the test above: without turns, the hard partition would hold everything up."""
-    assert check(get_model("kv"), hard_append_partition("hard", 9), timeout=0.5).verdict is Verdict.UNKNOWN
+    # the hard partition, although started first, was still undecided when the easy one failed
+    assert result.partitions == 2 and result.partitions_checked == 1
 
 
 def test_running_out_of_time_gives_unknown_never_a_verdict() -> None:

@@ -377,12 +377,21 @@ def test_a_batch_that_would_break_the_log_is_refused_with_nothing_written(batch:
     assert r.entries == entries(6, 11, 2)
 
 
-def test_compacted_without_its_data_is_a_usage_error() -> None:
-    j = Journal(MemoryBackend(), "c1")
+def test_a_compaction_without_its_data_waits_for_save_snapshot() -> None:
+    backend = MemoryBackend()
+    j = Journal(backend, "c1")
     j.load()
     j.persist(Batch(entries=entries(1, 3, 1)))
-    with pytest.raises(StorageUsageError, match="compacted_data"):
-        j.persist(Batch(compacted=SnapshotMeta(2, 1, M3)))
+    meta = SnapshotMeta(2, 1, M3)
+    j.persist(Batch(hard_state=HardState(1, "a", 2), compacted=meta))  # step 1 only, as a host does
+    r = Journal(backend, "c1").load()
+    assert r.snapshot is None and r.entries == entries(1, 3, 1) and r.hard_state == HardState(1, "a", 2)
+    j.save_snapshot(Snapshot(meta, b"s2"))  # step 4, with the data
+    r = Journal(backend, "c1").load()
+    assert r.snapshot == Snapshot(meta, b"s2") and r.entries == entries(3, 3, 1)
+
+
+def test_persisting_before_load_is_a_usage_error() -> None:
     with pytest.raises(StorageUsageError, match="load"):
         Journal(MemoryBackend(), "c1").persist(Batch(entries=entries(1, 1, 1)))
 

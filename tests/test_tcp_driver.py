@@ -171,6 +171,7 @@ def test_a_failed_fsync_stops_the_node(nodes, tmp_path):
         raise OSError(5, "Input/output error")
 
     driver.journal.persist = broken_persist
+    driver.journal.persist_many = broken_persist  # the group-commit path used for proposals
     outcomes = []
     node.inc(callback=lambda result, reason: outcomes.append(reason))
     assert wait_for(lambda: outcomes)

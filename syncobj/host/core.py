@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 from ..errors import FAIL_REASON, SyncObjException, SyncObjUsageError
 from ..kernel import (Batch, EntryKind, InvalidMessage, LeaderChanged, Membership, MembershipChange,
-                      MembershipChanged, Message, ProposalResult, Raft, Restored, Role, RoleChanged, Snapshot)
+                      MembershipChanged, Message, ProposalResult, Raft, Restored, Role, RoleChanged, Snapshot,
+                      TransferResult)
 from ..kernel.messages import AppendEntries
 from . import commands, context, snapshot
 from .commands import Call, SetVersion
@@ -41,12 +42,23 @@ Callback = Callable[[Any, int], None]
 _USER_STATE = {Role.FOLLOWER: 0, Role.PRE_CANDIDATE: 0, Role.CANDIDATE: 1, Role.LEADER: 2}
 
 
-class _Request:
-    __slots__ = ("data", "change", "callback")
+class _Transfer:
+    """A queued leader-transfer request; `target` None lets the kernel pick the most caught-up voter."""
 
-    def __init__(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None) -> None:
+    __slots__ = ("target",)
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+
+
+class _Request:
+    __slots__ = ("data", "change", "transfer", "callback")
+
+    def __init__(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None,
+                 transfer: _Transfer | None = None) -> None:
         self.data = data
         self.change = change
+        self.transfer = transfer
         self.callback = callback
 
 
@@ -172,6 +184,18 @@ class Core:
 
     def submit(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None, sync: bool,
                timeout: float | None, what: str) -> Any:
+        return self._submit(_Request(data, change, callback), sync, timeout, what)
+
+    def transfer_leadership(self, target: str | None, callback: Callback | None, sync: bool,
+                            timeout: float | None) -> Any:
+        """Queue a leader transfer; its outcome is the kernel's `TransferResult`, delivered like a call's.
+
+        It goes through the same queue as calls, so a transfer asked after some calls is started
+        after those calls were proposed (the target then has to catch up on them first)."""
+        what = f"transferLeadership({target or 'any voter'})"
+        return self._submit(_Request(None, None, callback, _Transfer(target)), sync, timeout, what)
+
+    def _submit(self, request: _Request, sync: bool, timeout: float | None, what: str) -> Any:
         self.check_usable()
         box: _SyncBox | None = None
         if sync:
@@ -180,8 +204,8 @@ class Core:
                     f"sync call {what} from inside the node's loop (an applied method, a callback or onTick) "
                     "would wait for the loop it blocks; use callback= instead")
             box = _SyncBox()
-            callback = box
-        if not self._enqueue(_Request(data, change, callback)):
+            request.callback = box
+        if not self._enqueue(request):
             if box is not None:
                 raise SyncObjException(FAIL_REASON.QUEUE_FULL)
             return None
@@ -277,7 +301,17 @@ class Core:
         # Bounded by appendEntriesPeriod of the driver's clock so a flood of calls cannot starve
         # heartbeats; the rest waits for the next turn (scheduled at once by _after).  Under the
         # simulator the clock stands still inside a handler, so the whole queue drains, deterministically.
+        # Group commit: every proposal of this turn is persisted with one durable write, then the
+        # batches are carried out in order (persist-before-send holds for each of them).
         budget_end = now + self.conf.appendEntriesPeriod
+        batches: list[Batch] = []
+        try:
+            self._drain_into(now, budget_end, batches)
+        finally:
+            if batches:
+                self._run_group(batches)
+
+    def _drain_into(self, now: float, budget_end: float, batches: list[Batch]) -> None:
         while self._live():
             if self.driver.now() >= budget_end:
                 return
@@ -289,12 +323,15 @@ class Core:
             self._next_token += 1
             if req.callback is not None:
                 self._pending[token] = req.callback
+            if req.transfer is not None:  # not a proposal: nothing is appended to the log
+                self._run(self.raft.transfer_leadership(now, req.transfer.target, token))  # type: ignore[union-attr]
+                continue
             if self.monitor is not None:
                 self.monitor.proposed(self.node_id, token)
             if req.change is not None:
-                self._run(self.raft.change_membership(now, req.change, token))  # type: ignore[union-attr]
+                batches.append(self.raft.change_membership(now, req.change, token))  # type: ignore[union-attr]
             else:
-                self._run(self.raft.propose(now, req.data, token))  # type: ignore[union-attr,arg-type]
+                batches.append(self.raft.propose(now, req.data, token))  # type: ignore[union-attr,arg-type]
 
     def _after(self, now: float) -> None:
         """Bookkeeping at the end of every loop call: readiness and the next deadline."""
@@ -314,18 +351,36 @@ class Core:
     # ------------------------------------------------------------------ carrying out a batch
 
     def _run(self, batch: Batch) -> None:
+        self._run_group([batch])
+
+    def _run_group(self, batches: list[Batch]) -> None:
         if self.closed:
             return
         driver = self.driver
-        if batch.needs_persist():
+        to_persist = [b for b in batches if b.needs_persist()]
+        if to_persist:
             try:
-                driver.persist(batch)
+                persist_many = getattr(driver, "persist_many", None)
+                if persist_many is not None:
+                    persist_many(to_persist)
+                else:
+                    for b in to_persist:
+                        driver.persist(b)
             except Exception as e:
                 self._storage_failed(e)
                 raise
             if self.monitor is not None:
-                self.monitor.persisted(self.node_id, self.raft, batch)
+                for b in to_persist:
+                    self.monitor.persisted(self.node_id, self.raft, b)
             driver.crash_point("after_persist")
+        for batch in batches:
+            self._carry_out(batch)
+
+    def _carry_out(self, batch: Batch) -> None:
+        """Steps 2–4 of the kernel contract for a batch already made durable."""
+        if self.closed:
+            return
+        driver = self.driver
         for send in batch.messages:
             driver.send(send.to, send.message)
         if batch.messages:
@@ -397,6 +452,10 @@ class Core:
                 result, reason = results.get(event.index, (None, FAIL_REASON.SUCCESS))
                 _invoke(callback, result, reason)
             else:
+                _invoke(callback, None, event.reason)
+        elif isinstance(event, TransferResult):
+            callback = self._pending.pop(event.token, None)
+            if callback is not None:
                 _invoke(callback, None, event.reason)
         elif isinstance(event, RoleChanged):
             old, new = _USER_STATE[event.old], _USER_STATE[event.new]

@@ -78,6 +78,9 @@ class Driver(Protocol):
     def now(self) -> float:
         """Monotonic seconds (virtual under the simulator).  Never goes back."""
 
+    # Optional: ``persist_many(batches)`` makes several batches durable with one sync (group
+    # commit); the host uses it when a driver has it, else calls ``persist`` for each.
+
     def persist(self, batch: Batch) -> None:
         """Step 1 of the kernel contract: hard state, truncation, entries, received snapshot; durable."""
 

@@ -23,6 +23,7 @@ from ..errors import SyncObjException, SyncObjUsageError
 from ..kernel import MembershipChange
 from ..node import Node, TCPNode, as_node
 from . import commands
+from .admin import install_admin
 from .consumer import SyncObjConsumer
 from .core import Core
 from .driver import Driver
@@ -126,6 +127,7 @@ class SyncObj:
                 raise SyncObjUsageError(f"the same {type(c).__qualname__} is passed twice in consumers")
             objects.append(c)
 
+        built_driver = transport is None
         if transport is None:
             cls = transportClass if transportClass is not None else _default_transport_class()
             transport = cls(self_node, list(others), conf)
@@ -152,6 +154,10 @@ class SyncObj:
                            node_id=node_id, voters=voters, driver=transport)
         for c in objects[1:]:
             c._syncObj = self
+        if built_driver:
+            # A driver we built answers the admin tool (syncobj-admin) on the node's port; a driver
+            # passed in keeps the admin handler its maker gave it (install_admin adds ours).
+            install_admin(self)
         if self.__dict__.get("_SyncObj__init_depth", 0) == 0:
             self.__core.start()  # no subclass __init__ is still running
 
@@ -255,6 +261,36 @@ class SyncObj:
         n = as_node(node, self.__nodeClass)
         self.__nodes.setdefault(n.id, n)
         self.__core.submit(None, MembershipChange(op, n.id), callback, False, None, what=f"{op} {n.id}")
+
+    # ------------------------------------------------------------------ leader transfer
+
+    def transferLeadership(self, node: Any = None, callback: Callable[[Any, int], None] | None = None,
+                           sync: bool = False, timeout: float | None = None) -> None:
+        """Ask this node, if it leads, to hand leadership to `node` (a voter), or with `node=None` to
+        the most caught-up voter: for maintenance of the leader's machine without waiting for an
+        election timeout.  The leader stops taking calls, lets the target catch up, tells it to
+        start an election at once and steps down.
+
+        Outcome (`callback(None, failReason)`, or with `sync=True` None / `SyncObjException`):
+        SUCCESS once the leader handed over (the target normally leads a moment later); NOT_LEADER
+        if this node does not lead; REQUEST_DENIED if the target is not another voter, a transfer
+        is already running, or the target did not catch up within an election timeout;
+        LEADER_CHANGED if the leader lost its role for another reason first.  With `callback`
+        given, `sync` is ignored (as for replicated calls)."""
+        self.__core.check_usable()
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable(result, failReason) or None")
+        if not isinstance(sync, bool):
+            raise TypeError(f"sync must be a bool, got {sync!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout >= 0):
+            raise TypeError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        target = None
+        if node is not None:
+            n = as_node(node, self.__nodeClass)
+            self.__nodes.setdefault(n.id, n)
+            target = n.id
+        self.__core.transfer_leadership(target, callback, sync and callback is None, timeout)
 
     # ------------------------------------------------------------------ code versions
 

@@ -211,7 +211,7 @@ def _hs_to_wire(hs: HardState) -> list:
 
 
 def _snap_to_wire(s: Snapshot) -> list:
-    return [s.meta.index, s.meta.term, s.meta.membership.to_wire(), s.data]
+    return [s.meta.index, s.meta.term, s.meta.membership.to_wire(), s.data, s.meta.time]
 
 
 def _decode(record: Any) -> tuple[HardState | None, int | None, list[Entry], Snapshot | None, bool]:
@@ -231,7 +231,8 @@ def _decode(record: Any) -> tuple[HardState | None, int | None, list[Entry], Sna
     decoded = [entry_from_wire(e) for e in entries]
     snapshot = None
     if snap is not None:
-        if not isinstance(snap, list) or len(snap) != 4 or not isinstance(snap[3], bytes):
+        if (not isinstance(snap, list) or len(snap) != 5 or not isinstance(snap[3], bytes)
+                or not isinstance(snap[4], (int, float)) or isinstance(snap[4], bool)):
             raise ValueError("malformed snapshot")
-        snapshot = Snapshot(SnapshotMeta(snap[0], snap[1], Membership.from_wire(snap[2])), snap[3])
+        snapshot = Snapshot(SnapshotMeta(snap[0], snap[1], Membership.from_wire(snap[2]), float(snap[4])), snap[3])
     return hard, trunc, decoded, snapshot, tag == _CHECKPOINT

@@ -88,6 +88,17 @@ class SimDriver:
         self.env.crash_point("before_sync")
         self.storage.sync()
 
+    def persist_many(self, batches: list[Batch]) -> None:
+        """Group commit, as the TCP driver does it: write every batch, then one sync."""
+        try:
+            for batch in batches:
+                self.storage.persist(batch)
+        except OSError as exc:
+            self.env.trace("disk_error", error=str(exc))
+            raise SimCrash("disk write failed") from exc
+        self.env.crash_point("before_sync")
+        self.storage.sync()
+
     def save_snapshot(self, snapshot: Snapshot) -> None:
         try:
             self.storage.compact(snapshot)

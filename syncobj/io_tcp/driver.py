@@ -117,6 +117,11 @@ class TcpDriver:
         if self.journal is not None:
             self.journal.persist(batch)
 
+    def persist_many(self, batches: list[Batch]) -> None:
+        """Group commit: one flush (one fsync) for all the batches of a loop turn."""
+        if self.journal is not None:
+            self.journal.persist_many(batches)
+
     def save_snapshot(self, snapshot: Snapshot) -> None:
         if self.journal is not None:
             self.journal.persist(Batch(compacted=snapshot.meta), snapshot.data)
@@ -141,7 +146,8 @@ class TcpDriver:
 
     def wake(self) -> None:
         self._woken = True
-        self._wake_poller()
+        if self._owner != threading.get_ident():
+            self._wake_poller()  # from the loop itself (a callback making a call) the turn sees _woken
 
     def wait(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         end = math.inf if timeout is None else time.monotonic() + timeout

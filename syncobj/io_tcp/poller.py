@@ -48,6 +48,10 @@ class Poller:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, READ, self._drain_wake)
+        #: True from a wake() that wrote a byte until the loop has read it: further wake-ups in
+        #: between write nothing.  Under load every submitted call wakes the loop; one syscall each
+        #: made the submitting thread give up the GIL per call (see docs/benchmarks.md).
+        self._wake_pending = False
         self._closed = False
 
     @property
@@ -92,7 +96,14 @@ class Poller:
         return len(ready)
 
     def wake(self) -> None:
-        """Make a running or next `poll` return at once.  Safe from any thread."""
+        """Make a running or next `poll` return at once.  Safe from any thread.
+
+        A wake-up that finds one already pending writes nothing: the pending byte will make
+        `poll` return, and the flag is cleared only after that byte is read, so a caller that
+        skips the write always has its work seen by the turn that reads the byte."""
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
             self._wake_w.send(b"\x00")
         except (BlockingIOError, InterruptedError):
@@ -106,6 +117,9 @@ class Poller:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        # After the read, never before: a wake() between a clear and the read would leave the flag
+        # set with no byte in the pipe, and every later wake() would then be skipped.
+        self._wake_pending = False
 
     def close(self) -> None:
         if self._closed:

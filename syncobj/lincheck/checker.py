@@ -1,24 +1,27 @@
-"""Is a client history linearizable? An exact search in the style of Wing & Gong and Lowe.
+"""Is a client history linearizable? An exact search in the style of Wing & Gong, Lowe and Porcupine.
 
 How the search works (docs/linearizability.md has the long version):
 
-* Each partition of the history (P-compositionality, when the model offers it) is checked on its own,
-  smallest first; the first partition that fails decides the verdict.
-* Calls and returns are walked in time order. A *configuration* is the model state plus the set of
-  operations in flight that have already been given a place in the order (a Python int bitset).
-  Every surviving configuration explains everything that happened so far.
-* Operations are placed *just in time*: at the return of operation ``r`` every configuration that has
-  not placed ``r`` yet tries every sequence of in-flight operations followed by ``r`` (a depth-first
-  search, memoized on ``(bitset, state)``). Configurations that cannot place ``r`` die; if none is
-  left, no linearization of the history up to that return exists, and that prefix is reported.
-* Three prunings keep the set small without losing exactness: an operation the model promises to be
-  read-only (for its output) is placed as soon as it is legal, since placing it can only help; an
-  indeterminate operation (no response) is never required and never placed where it would change
-  nothing; indeterminate operations with equal inputs are interchangeable, so they are placed in
-  call order.
+* Each partition of the history (P-compositionality, when the model offers it) is searched on its own.
+  Partitions take turns, a slice of work each, smallest first, so a hard partition cannot hide a
+  violation in an easy one; the first partition found illegal decides.
+* A *configuration* is the model state plus the set of operations in flight that already have a
+  place in the order (an int bitset). Responses are visited in time order. Operations are placed
+  *just in time*: at the response of ``r`` a configuration moves on by every sequence of in-flight
+  operations that ends with ``r`` ("place r right now" first). The search is depth first over
+  responses, so a linearizable history usually walks one path, and memoized per response on
+  ``(bitset, state)``, so nothing is expanded twice.
+* If no configuration gets past the response of ``r``, the history up to that response (every
+  operation invoked by then) is the smallest prefix that is not linearizable, and is reported with
+  one legal order for everything before it.
+* Three prunings keep the search small without losing exactness: an operation the model promises is
+  read-only (for its output) is placed as soon as it is legal, since that can only help; an
+  indeterminate operation (no response) is never required, and never placed where it changes
+  nothing; indeterminate operations with equal inputs are interchangeable, so they go in call order.
 
-Bitsets are ints, states are interned to small ints and every ``(operation, state)`` step is computed
-once, so the inner loop does dictionary lookups and integer arithmetic only.
+States are interned to small ints, every ``(operation, state)`` step is computed once, and bit
+positions are recycled as operations complete, so the inner loop is dictionary lookups and small-int
+arithmetic.
 """
 
 from __future__ import annotations
@@ -127,28 +130,38 @@ _STEP_COST = 4
 configuration visited, a fresh model step counts _STEP_COST (measured: it costs about that much)."""
 
 
-def _search(model: Model, ops: Sequence[Operation], trace: bool):
-    """Search one partition, as a generator that yields every ``_SLICE`` iterations.
+@attrs.frozen
+class _Plan:
+    """What the search needs to know about a partition before it starts.
 
-    The caller interleaves partitions by resuming them in turn; the outcome is the generator's
-    return value. ``trace`` keeps a witness order for every configuration.
+    ``steps[k]`` is the k-th response in time order: ``(r, reads, writes, n_maybes)`` where ``r``
+    responds, ``reads``/``writes`` are the determinate operations in flight just before (read-only
+    for their output, or not) and the first ``n_maybes`` of ``maybes`` are the indeterminate ones
+    invoked by then (in flight for ever, in call order).
     """
+
+    bit: list[int]
+    twins: list[int]
+    read_only: list[bool]
+    steps: list[tuple[int, tuple[int, ...], tuple[int, ...], int]]
+    maybes: tuple[int, ...]
+
+
+def _plan(model: Model, ops: Sequence[Operation]) -> _Plan:
     n = len(ops)
-    inputs = [op.input for op in ops]
-    outputs = [op.output for op in ops]
     indeterminate = [op.return_time is None for op in ops]
     read_only = [False] * n
     if model.read_only is not None:
         for i in range(n):
             if not indeterminate[i]:
                 try:
-                    read_only[i] = bool(model.read_only(inputs[i], outputs[i]))
+                    read_only[i] = bool(model.read_only(ops[i].input, ops[i].output))
                 except Exception as exc:
                     raise ModelError(model, ops[i], None, f"read_only() raised {type(exc).__name__}: {exc}") from exc
 
     events: list[tuple[Any, int, int]] = []
     for i, op in enumerate(ops):
-        events.append((op.call_time, 0, i))
+        events.append((op.call_time, 0, i))  # calls before returns at the same instant: concurrent
         if op.return_time is not None:
             events.append((op.return_time, 1, i))
     events.sort()
@@ -162,12 +175,10 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
     # unplaced one may be placed next. twins[j] holds the earlier twins that must be placed first.
     twins = [0] * n
     earlier: dict[Any, int] = {}
-    # The search visits responses in time order; step k is the k-th response. For each step keep
-    # the responding operation and what is in flight just before it (without it).
-    steps: list[tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
-    in_flight_ro: list[int] = []  # determinate, read-only for their output
-    in_flight_rw: list[int] = []  # determinate, may change the state
-    in_flight_indet: list[int] = []  # indeterminate: in flight for ever, never required
+    steps: list[tuple[int, tuple[int, ...], tuple[int, ...], int]] = []
+    reads: list[int] = []
+    writes: list[int] = []
+    maybes: list[int] = []
     for _, kind, r in events:
         if kind == 0:
             if free_slots:
@@ -177,18 +188,36 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
                 next_slot += 1
             bit[r] = 1 << slot
             if indeterminate[r]:
-                in_flight_indet.append(r)
+                maybes.append(r)
                 try:
-                    twins[r] = earlier.get(inputs[r], 0)
-                    earlier[inputs[r]] = twins[r] | bit[r]
+                    twins[r] = earlier.get(ops[r].input, 0)
+                    earlier[ops[r].input] = twins[r] | bit[r]
                 except TypeError:  # unhashable input: no twins
                     pass
             else:
-                (in_flight_ro if read_only[r] else in_flight_rw).append(r)
+                (reads if read_only[r] else writes).append(r)
         else:
-            (in_flight_ro if read_only[r] else in_flight_rw).remove(r)
-            steps.append((r, tuple(in_flight_ro), tuple(in_flight_rw), tuple(in_flight_indet)))
-            heapq.heappush(free_slots, bit[r].bit_length() - 1)
+            (reads if read_only[r] else writes).remove(r)
+            steps.append((r, tuple(reads), tuple(writes), len(maybes)))
+            heapq.heappush(free_slots, slot_of(bit[r]))
+    return _Plan(bit, twins, read_only, steps, tuple(maybes))
+
+
+def slot_of(bit: int) -> int:
+    return bit.bit_length() - 1
+
+
+def _search(model: Model, ops: Sequence[Operation], trace: bool):
+    """Search one partition, as a generator that yields every ``_SLICE`` units of work.
+
+    The caller interleaves partitions by resuming them in turn; the outcome is the generator's
+    return value. ``trace`` keeps a witness order for every configuration.
+    """
+    plan = _plan(model, ops)
+    n = len(ops)
+    inputs = [op.input for op in ops]
+    outputs = [op.output for op in ops]
+    bit, twins, read_only, steps, all_maybes = plan.bit, plan.twins, plan.read_only, plan.steps, plan.maybes
 
     states: list[Any] = []
     state_ids: dict[Any, int] = {}
@@ -265,7 +294,8 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
 
         Lazy, and "place r right now" comes first, so a linearizable history rarely pays for more.
         """
-        r, reads, writes, maybes = steps[k]
+        r, reads, writes, n_maybes = steps[k]
+        maybes = all_maybes[:n_maybes]
         br = bit[r]
         trans_r = trans[r]
         seen_k = seen[k]
@@ -359,12 +389,12 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
         if child is _EXHAUSTED:
             generators.pop()
             child = None
-    r, reads, writes, maybes = steps[deepest]
+    r, reads, writes, n_maybes = steps[deepest]
     return _Outcome(
         False,
         sum(len(x) for x in seen),
         fail_op=r,
-        pending=sorted(reads + writes + maybes + (r,)),
+        pending=sorted(reads + writes + all_maybes[:n_maybes] + (r,)),
         frontier_states=[states[s] for s in sorted(deepest_states)],
         witness=_unwind(deepest_path),
     )
@@ -418,7 +448,7 @@ def check(model: Model, history: Sequence[Operation], timeout: float | None = No
     explored = 0
     checked = 0
     while running:
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             return Result(
                 Verdict.UNKNOWN, len(parts), checked, len(history), explored, time.monotonic() - started,
                 reason=f"timed out after {timeout}s with {len(running)} of {len(parts)} partition(s) undecided",

@@ -147,6 +147,11 @@ def nondeterministic_model(
         return bool(after), after
 
     describe_state = options.pop("describe_state", repr)
+    read_only = options.pop("read_only", None)
+    if read_only is not None:
+        # A read narrows the set of possible states, so over sets of states it is not read-only;
+        # only a read whose result nobody saw leaves the set alone (and may be dropped).
+        options["read_only"] = lambda input, output: output is UNKNOWN and read_only(input, output)
 
     def describe_states(states: frozenset) -> str:
         shown = sorted(describe_state(s) for s in states)

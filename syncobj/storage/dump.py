@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 
 from ..kernel import Membership, Snapshot, SnapshotMeta
+from .ops import _log_time
 from . import checksum
 from .errors import CorruptFileError
 from .records import RecordReader, decode_header, encode_header, encode_record
@@ -36,7 +37,7 @@ def encode_dump(snapshot: Snapshot, cluster_id: bytes, algorithm: int | None = N
     algo = checksum.preferred() if algorithm is None else algorithm
     m = snapshot.meta
     meta = msgpack.packb([m.index, m.term, list(m.membership.voters), list(m.membership.learners),
-                          len(snapshot.data)], use_bin_type=True)
+                          len(snapshot.data), float(m.time)], use_bin_type=True)
     return b"".join((encode_header(DUMP_MAGIC, DUMP_VERSION, algo, cluster_id),
                      encode_record(META, meta, algo), encode_record(DATA, bytes(snapshot.data), algo)))
 
@@ -72,7 +73,8 @@ def decode_dump(data: bytes, *, file: str, cluster_id: bytes) -> Snapshot:
 def _decode_meta(payload: bytes, file: str, offset: int) -> tuple[SnapshotMeta, int]:
     try:
         raw: Any = msgpack.unpackb(payload, raw=False)
-        index, term, voters, learners, length = raw
+        index, term, voters, learners, length, *rest = raw  # rest: [log time], absent in older dumps
+        log_time = _log_time(rest)
         ints = (index, term, length)
         if not all(type(x) is int and x >= 0 for x in ints):
             raise ValueError("index, term and length must be non-negative integers")
@@ -80,4 +82,4 @@ def _decode_meta(payload: bytes, file: str, offset: int) -> tuple[SnapshotMeta, 
             raise ValueError("node ids must be strings")
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise CorruptFileError(file, f"malformed snapshot metadata ({exc})", offset) from None
-    return SnapshotMeta(index, term, Membership(tuple(voters), tuple(learners))), length
+    return SnapshotMeta(index, term, Membership(tuple(voters), tuple(learners)), log_time), length

@@ -226,17 +226,18 @@ class Journal:
         """Check `batch` and queue what it asks to persist; `flush()` makes it durable.
 
         `compacted_data` is the state machine's snapshot for `batch.compacted` (the
-        data the host passed to `Raft.compact`).  A snapshot in the batch (or a
-        compaction) is written to the dump right away, after flushing what was
-        queued before it.  Raises `StorageUsageError`, with nothing queued or
-        written, for a batch that would break the log."""
+        data the host passed to `Raft.compact`).  Without it, `batch.compacted` is
+        left alone: step 1 of the batch is persisted, and the driver stores the
+        compaction later with `save_snapshot` (the kernel contract makes that a
+        separate step 4).  A snapshot in the batch (or a compaction) is written to
+        the dump right away, after flushing what was queued before it.
+
+        Raises `StorageUsageError`, with nothing queued or written, for a batch
+        that would break the log."""
         state = self._ready()
-        compacted = batch.compacted
+        compacted = batch.compacted if compacted_data is not None else None
         if compacted is not None and batch.snapshot is not None and compacted == batch.snapshot.meta:
             compacted = None  # the received snapshot is the compaction
-        if compacted is not None and compacted_data is None:
-            raise StorageUsageError(f"batch.compacted is set (index {compacted.index}) but no compacted_data was "
-                                    "given: pass the snapshot data the host gave Raft.compact")
         trial = state.copy()
         ops: list[bytes] = []
         dumps: list[tuple[int, Snapshot]] = []  # (position in ops, snapshot to write before it)
@@ -289,9 +290,15 @@ class Journal:
         self.stage(batch, compacted_data)
         self.flush()
 
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Step 4 of the kernel contract: the state machine's snapshot for `batch.compacted`
+        is durable when this returns, and the journal no longer holds what it covers."""
+        self.stage(Batch(compacted=snapshot.meta), snapshot.data)
+        self.flush()
+
     def persist_many(self, batches: Iterable[Batch]) -> None:
-        """Stage several batches and flush them with one sync (group commit).  A batch with
-        `compacted` needs its data: stage it with `stage(batch, data)` instead."""
+        """Stage several batches and flush them with one sync (group commit).  Compactions
+        in them are left for `save_snapshot` (or stage such a batch with its data)."""
         for b in batches:
             self.stage(b)
         self.flush()

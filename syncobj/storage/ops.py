@@ -65,6 +65,15 @@ def _pack(tag: int, obj: Any) -> bytes:
         raise UnstorableValue(f"cannot store {obj!r:.80}: {exc}") from None
 
 
+def _log_time(rest: list) -> float:
+    """The snapshot's replicated log time: optional trailing field, a finite number."""
+    if not rest:
+        return 0.0
+    if len(rest) != 1 or type(rest[0]) not in (int, float) or rest[0] != rest[0] or rest[0] in (float("inf"), float("-inf")):
+        raise ValueError("snapshot log time must be one finite number")
+    return float(rest[0])
+
+
 def _storable_int(x: Any, what: str) -> int:
     if type(x) is not int or not 0 <= x < 1 << 64:
         raise UnstorableValue(f"{what} must be an integer in [0, 2**64), not {x!r:.40}")
@@ -90,7 +99,7 @@ def encode_truncate(from_index: int) -> bytes:
 def encode_snapshot(meta: SnapshotMeta) -> bytes:
     return _pack(SNAPSHOT, [_storable_int(meta.index, "snapshot index"), _storable_int(meta.term, "snapshot term"),
                             _storable_ids(meta.membership.voters, "voters"),
-                            _storable_ids(meta.membership.learners, "learners")])
+                            _storable_ids(meta.membership.learners, "learners"), float(meta.time)])
 
 
 def encode_entries(entries: Sequence[Entry]) -> bytes:
@@ -249,9 +258,10 @@ def _decode_small(tag: int, raw: Any) -> Op:
         (index,) = raw
         return (TRUNCATE, _int(index, "truncation index"))
     if tag == SNAPSHOT:
-        index, term, voters, learners = raw
+        index, term, voters, learners, *rest = raw  # rest: [log time], absent in older files
         if not all(type(n) is str for n in voters) or not all(type(n) is str for n in learners):
             raise ValueError("membership must list node ids as strings")
+        log_time = _log_time(rest)
         return (SNAPSHOT, SnapshotMeta(_int(index, "snapshot index"), _int(term, "snapshot term"),
-                                       Membership(tuple(voters), tuple(learners))))
+                                       Membership(tuple(voters), tuple(learners)), log_time))
     raise ValueError(f"unknown operation tag {tag}")
