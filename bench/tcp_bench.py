@@ -235,10 +235,15 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
     say = (lambda *a: print(*a, flush=True)) if not args.silent else (lambda *a: None)
     with Cluster(python, lib, n, workdir, profile_dir=args.profile) as cluster:
         leader = cluster.wait_leader()
-        for size in args.sizes:
+        for size in args.sizes if args.only != "latency" else ():
             for window in args.windows:
+                spies = [_start_py_spy(args, node, f"{lib}-{n}n-{size}B-w{window}-"
+                                              f"{'leader' if node is leader else 'follower' + str(i)}")
+                         for i, node in enumerate(cluster.nodes)] if args.py_spy else []
                 r = leader.request("load", args.warmup + args.duration + args.drain + 30, window=window, size=size,
                                    warmup=args.warmup, duration=args.duration, drain=args.drain)
+                for spy in spies:
+                    spy.wait(30)
                 res.add(("tput", lib, n, size, window), r["rate"])
                 res.add_errors(lib, n, r["reasons"])
                 res.pending[(lib, n)] = res.pending.get((lib, n), 0) + r["pending"]
@@ -248,12 +253,18 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
                     f"{'  pending ' + str(r['pending']) if r['pending'] else ''}")
                 if r["pending"]:
                     leader = cluster.wait_leader()  # calls left hanging: make sure we load the leader
+        if args.only == "throughput":
+            res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
+            return
         leader = cluster.wait_leader()
         lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
                              call_timeout=10.0)
         _record_latency(res, lib, n, "default", lat, say)
         changes = cluster.leader_changes()
     with Cluster(python, lib, n, workdir, no_batch=True, profile_dir=args.profile) as cluster:
+        if args.only == "throughput":
+            res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
+            return
         leader = cluster.wait_leader()
         lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
                              call_timeout=10.0)
@@ -262,6 +273,17 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
     res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + changes
     if changes:
         say(f"  {LABEL[lib]:9} {n} nodes: {changes} leader change(s)")
+
+
+def _start_py_spy(args: argparse.Namespace, node: NodeProcess, tag: str) -> subprocess.Popen:
+    """Sample a node (every thread, without stopping it) during the measured seconds; collapsed
+    stacks go to DIR/TAG.txt (`bench/_stacks.py` sums them by layer)."""
+    cmd = ["py-spy", "record", "--pid", str(node.proc.pid), "--nonblocking", "--threads", "--rate", "250",
+           "--format", "raw", "--duration", str(max(1, int(args.duration))), "-o",
+           os.path.join(args.py_spy, tag + ".txt")]
+    delay = args.warmup
+    return subprocess.Popen(["sh", "-c", f'sleep {delay}; exec "$@"', "sh", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def _record_latency(res: Results, lib: str, n: int, conf: str, lat: dict[str, Any], say: Any) -> None:
@@ -350,11 +372,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=30.0, help="max seconds to wait for calls in flight at the end")
     p.add_argument("--lat-calls", type=int, default=1000, help="sequential sync calls per latency phase")
     p.add_argument("--lat-budget", type=float, default=10.0, help="max seconds per latency phase")
+    p.add_argument("--only", choices=("throughput", "latency"), help="run one half of the matrix")
     p.add_argument("--repeat", type=int, default=1, help="run the whole matrix this often; report medians")
     p.add_argument("--libs", type=lambda s: [x for x in s.split(",") if x], default=list(LIBS),
                    help="which libraries (syncobj,pysyncobj)")
     p.add_argument("--json", help="also write every measurement here")
     p.add_argument("--profile", help="directory: write a cProfile of every syncobj node process there")
+    p.add_argument("--py-spy", metavar="DIR", help="directory: sample every node with py-spy (on PATH) during "
+                                                    "every throughput phase")
     p.add_argument("--silent", action="store_true", help="print only the table")
     args = p.parse_args(argv)
     if args.quick:
@@ -365,8 +390,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--libs takes syncobj and/or pysyncobj, not {','.join(bad) or 'nothing'}")
     if min(args.nodes) < 1 or min(args.windows) < 1 or min(args.sizes) < 0 or args.repeat < 1:
         p.error("--nodes, --windows and --repeat need positive numbers, --sizes non-negative ones")
-    if args.profile:
-        os.makedirs(args.profile, exist_ok=True)
+    for d in (args.profile, args.py_spy):
+        if d:
+            os.makedirs(d, exist_ok=True)
     return args
 
 

@@ -106,7 +106,7 @@ def run(address: str, command: str, args: Sequence[Any], *, password: str | None
         client = AdminClient(address, password=password, password_salt=salt, timeout=timeout)
     except AdminError as e:
         if isinstance(e.__cause__, HandshakeError) or (password is not None and _closed_in_handshake(e)):
-            raise Refused(f"{address} refused the admin connection: {e}") from e
+            raise Refused(str(e)) from e
         raise Unreachable(str(e)) from e
     except TransportError as e:  # e.g. a password without the cryptography package
         raise Unreachable(str(e)) from e

@@ -324,7 +324,10 @@ class Core:
             if req.callback is not None:
                 self._pending[token] = req.callback
             if req.transfer is not None:  # not a proposal: nothing is appended to the log
-                self._run(self.raft.transfer_leadership(now, req.transfer.target, token))  # type: ignore[union-attr]
+                # In the group, after the proposals before it: its batch may send their entries.
+                raft = self.raft
+                assert raft is not None
+                batches.append(raft.transfer_leadership(now, req.transfer.target, token))
                 continue
             if self.monitor is not None:
                 self.monitor.proposed(self.node_id, token)

@@ -268,8 +268,9 @@ class SyncObj:
                            sync: bool = False, timeout: float | None = None) -> None:
         """Ask this node, if it leads, to hand leadership to `node` (a voter), or with `node=None` to
         the most caught-up voter: for maintenance of the leader's machine without waiting for an
-        election timeout.  The leader stops taking calls, lets the target catch up, tells it to
-        start an election at once and steps down.
+        election timeout.  The leader holds new calls (they go on to the new leader, or resume
+        if the transfer fails), lets the target catch up, tells it to start an election at once
+        and steps down.
 
         Outcome (`callback(None, failReason)`, or with `sync=True` None / `SyncObjException`):
         SUCCESS once the leader handed over (the target normally leads a moment later); NOT_LEADER

@@ -56,6 +56,10 @@ class Connection:
         self.frames_out = 0
         self.dropped_out = 0
         self.warned_drop = False
+        #: What the poller watches for on this socket, and the callback it runs: the transport
+        #: changes the registration only when the wanted events change.
+        self.events = 0
+        self.handler: Any = None
 
     def __repr__(self) -> str:
         who = self.peer_id or self.target or self.remote

@@ -77,6 +77,7 @@ class TcpDriver:
         self._pending: list[Callable[[], None]] = []  # work queued by other threads for the loop
         self._pending_lock = threading.Lock()
         self._cond = threading.Condition()
+        self._waiters = 0  # user threads inside wait(), changed under _cond
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._stopping = False
@@ -160,11 +161,15 @@ class TcpDriver:
                 self.poll(min(remaining, MAX_LOOP_WAIT))
             return predicate()
         with self._cond:
-            while not predicate():
-                remaining = end - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    break
-                self._cond.wait(min(remaining, MAX_LOOP_WAIT))
+            self._waiters += 1
+            try:
+                while not predicate():
+                    remaining = end - time.monotonic()
+                    if remaining <= 0 or self._closed:
+                        break
+                    self._cond.wait(min(remaining, MAX_LOOP_WAIT))
+            finally:
+                self._waiters -= 1
         return predicate()
 
     def poll(self, timeout: float) -> None:
@@ -253,17 +258,26 @@ class TcpDriver:
             poller.poll(max(0.0, timeout))  # delivers arrived messages to the host
             if self.fatal is not None:
                 return
+            # A sync caller whose result just arrived is woken before this turn writes anything:
+            # the writes (commit notices to followers, say) are not on its path.
+            self._notify_waiters()
             transport.tick()
             self._run_pending()
             if (self._woken or self.now() >= self._deadline) and not self._stopping:
                 self._woken = False
                 self._host_call(self.host.on_turn)
+                self._notify_waiters()
             self._run_pending()
             transport.flush()
         finally:
             self._owner = None
             if self._thread is None and (self._closed or self.fatal is not None):
                 self._close_resources()  # doTick mode: closed from inside this turn
+            with self._cond:
+                self._cond.notify_all()
+
+    def _notify_waiters(self) -> None:
+        if self._waiters:
             with self._cond:
                 self._cond.notify_all()
 

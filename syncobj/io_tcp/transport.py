@@ -284,7 +284,7 @@ class Transport:
             hs = Handshake(dialer=False, self_id=self.self_id, role=self.role, cluster_key=self._cluster_key)
             conn = self._new_connection(sock, dialer=False, handshake=hs, remote=remote)
             hs.start()
-            self.poller.register(sock, READ, lambda mask, c=conn: self._on_ready(c, mask))
+            self._register(conn, READ)
 
     def _setup_socket(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -370,7 +370,7 @@ class Transport:
         conn = self._new_connection(sock, dialer=True, handshake=hs, remote=format_address(addr.host, port),
                                     target=peer)
         self._dialing[peer] = conn
-        self.poller.register(sock, READ | WRITE, lambda mask, c=conn: self._on_ready(c, mask))
+        self._register(conn, READ | WRITE)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -409,7 +409,14 @@ class Transport:
         if not conn.pending_out:
             conn.warned_drop = False
         want = READ | (WRITE if conn.pending_out else 0)
-        self.poller.modify(conn.sock, want, lambda mask, c=conn: self._on_ready(c, mask))
+        if want != conn.events:  # one epoll_ctl per change of interest, not one per write
+            conn.events = want
+            self.poller.modify(conn.sock, want, conn.handler)
+
+    def _register(self, conn: Connection, events: int) -> None:
+        conn.handler = lambda mask, c=conn: self._on_ready(c, mask)
+        conn.events = events
+        self.poller.register(conn.sock, events, conn.handler)
 
     # -- events -------------------------------------------------------------------------------
 

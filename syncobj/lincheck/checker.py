@@ -124,6 +124,7 @@ class _Outcome:
     witness: list[int] = attrs.Factory(list)
 
 
+_ORDER = "A"
 _SLICE = 2000
 _STEP_COST = 4
 """A partition runs _SLICE units of work before the next partition gets its turn: a unit is one
@@ -299,45 +300,36 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
         br = bit[r]
         trans_r = trans[r]
         seen_k = seen[k]
-        todo = [(L, s, path)]
+        # Breadth first within the step: successors that place fewer extra operations come first,
+        # and being lazy, a linearizable history rarely pays for the long sequences.
+        todo = collections.deque(((L, s, path),))
+        take = todo.popleft if _ORDER == "B" else todo.pop
+        if _ORDER == "C":
+            cands = [(j, False) for j in writes[::-1]] + [(j, True) for j in maybes[::-1]]
+        elif _ORDER == "D":
+            cands = [(j, True) for j in maybes[::-1]] + [(j, False) for j in writes[::-1]]
+        else:
+            cands = [(j, False) for j in writes] + [(j, True) for j in maybes]
         while todo:
             meter[0] += 1
             if meter[0] >= _SLICE:
                 yield None  # a long expansion lets the other partitions have their turn
-            L, s, path = todo.pop()
+            L, s, path = take()
             t = trans_r.get(s)
             if t is None:
                 t = advance(r, s)
             if t >= 0:
                 yield L, t, ((r, path) if trace else None)
-            for j in writes:
+            for j, maybe in cands:
                 bj = bit[j]
                 if L & bj:
                     continue
-                t = trans[j].get(s)
-                if t is None:
-                    t = advance(j, s)
-                if t < 0:
-                    continue
-                L2 = L | bj
-                path2 = (j, path) if trace else None
-                if reads:
-                    L2, path2 = close(L2, t, path2, reads)
-                    if L2 & br:
-                        yield L2 ^ br, t, path2
-                        continue
-                key = (L2, t)
-                if key not in seen_k:
-                    seen_k.add(key)
-                    todo.append((L2, t, path2))
-            for j in maybes:
-                bj = bit[j]
-                if L & bj or L & twins[j] != twins[j]:
+                if maybe and L & twins[j] != twins[j]:
                     continue
                 t = trans[j].get(s)
                 if t is None:
                     t = advance(j, s)
-                if t < 0 or t == s:  # placing it where it changes nothing can never help
+                if t < 0 or (maybe and t == s):
                     continue
                 L2 = L | bj
                 path2 = (j, path) if trace else None

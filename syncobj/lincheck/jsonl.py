@@ -102,7 +102,11 @@ class JsonlHistory:
 def write_jsonl(
     out: IO[str], history: Iterable[Operation], model: str | None = None, params: Mapping[str, Any] | None = None
 ) -> None:
-    """Write ``history`` as events ordered by time (calls before returns at equal times)."""
+    """Write ``history`` as events ordered by time (calls before returns at equal times).
+
+    Each client must have one call open at a time (as a :class:`HistoryRecorder` guarantees);
+    otherwise a ``ValueError`` says which operations overlap, before anything is written.
+    """
     if model is not None:
         header = {"syncobj_history": FORMAT_VERSION, "model": model, "params": dict(params or {})}
         out.write(json.dumps(header, sort_keys=True) + "\n")
@@ -119,6 +123,18 @@ def write_jsonl(
                 "process": encode_value(op.client_id), "type": "ok", "value": encode_value(op.output),
                 "time": op.return_time}))
     events.sort(key=lambda e: e[:3])
+    open_by_client: dict[str, int] = {}
+    for _, kind, op_id, event in events:
+        client = json.dumps(event["process"], sort_keys=True)
+        if kind == 0:
+            if client in open_by_client:
+                raise ValueError(
+                    f"client {event['process']!r} has overlapping operations {open_by_client[client]} and {op_id}; "
+                    f"the file pairs responses with calls per client, so each client needs one call at a time"
+                )
+            open_by_client[client] = op_id
+        else:
+            del open_by_client[client]
     for _, _, _, event in events:
         out.write(json.dumps(event, sort_keys=True) + "\n")
 
