@@ -78,7 +78,7 @@ class Node:
         st = o.getStatus()
         return {"leader": leader_id, "term": st.get("raft_term"), "state": st.get("state"),
                 "ready": bool(ready), "commit": st.get("commit_idx"), "became_leader": self.became_leader,
-                "lost_leadership": self.lost_leadership, "pid": os.getpid()}
+                "lost_leadership": self.lost_leadership, "pid": os.getpid(), "cpu": time.process_time()}
 
     def load(self, window: int, size: int, warmup: float, duration: float, drain: float) -> dict[str, Any]:
         """Keep `window` calls in flight for warmup + duration seconds; count what completes.

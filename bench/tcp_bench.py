@@ -194,6 +194,20 @@ class Cluster:
             time.sleep(0.1)
         raise TimeoutError(f"{self.lib}: no stable leader within {timeout:.0f}s: {self.statuses()}")
 
+    def cpu(self) -> list[float]:
+        """CPU seconds each node process has used so far (all its threads)."""
+        return [s["cpu"] for s in self.statuses()]
+
+    def cpu_per_call(self, before: list[float], leader: NodeProcess, calls: int) -> tuple[float, float]:
+        """Microseconds of CPU per completed call since `before`: on the leader, and the mean of the
+        followers.  A steadier measure than wall time on a shared machine."""
+        after = self.cpu()
+        spent = [a - b for a, b in zip(after, before)]
+        lead = spent[self.nodes.index(leader)]
+        rest = [x for node, x in zip(self.nodes, spent) if node is not leader]
+        calls = max(1, calls)
+        return lead / calls * 1e6, (sum(rest) / len(rest) if rest else 0.0) / calls * 1e6
+
     def leader_changes(self) -> int:
         """How often any node became leader, not counting the first election."""
         return max(0, sum(s["became_leader"] for s in self.statuses()) - 1)
@@ -240,8 +254,10 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
                 spies = [_start_py_spy(args, node, f"{lib}-{n}n-{size}B-w{window}-"
                                               f"{'leader' if node is leader else 'follower' + str(i)}")
                          for i, node in enumerate(cluster.nodes)] if args.py_spy else []
+                cpu0 = cluster.cpu()
                 r = leader.request("load", args.warmup + args.duration + args.drain + 30, window=window, size=size,
                                    warmup=args.warmup, duration=args.duration, drain=args.drain)
+                r["cpu_us"] = cluster.cpu_per_call(cpu0, leader, r["completed"])
                 for spy in spies:
                     spy.wait(30)
                 res.add(("tput", lib, n, size, window), r["rate"])
@@ -250,15 +266,20 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
                 res.raw.append({"lib": lib, "nodes": n, "size": size, "window": window, **r})
                 say(f"  {LABEL[lib]:9} {n} nodes {size:>5} B window {window:>6}: {r['rate']:>9.0f} calls/s"
                     f"  failed {sum(r['reasons'].values())} {r['reasons'] or ''}"
-                    f"{'  pending ' + str(r['pending']) if r['pending'] else ''}")
+                    f"{'  pending ' + str(r['pending']) if r['pending'] else ''}"
+                    f"  CPU/call: leader {r['cpu_us'][0]:.0f} us, followers {r['cpu_us'][1]:.0f} us")
+                res.add(("cpu_leader", lib, n, size, window), r["cpu_us"][0])
+                res.add(("cpu_follower", lib, n, size, window), r["cpu_us"][1])
                 if r["pending"]:
                     leader = cluster.wait_leader()  # calls left hanging: make sure we load the leader
         if args.only == "throughput":
             res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
             return
         leader = cluster.wait_leader()
+        cpu0 = cluster.cpu()
         lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
                              call_timeout=10.0)
+        lat["cpu_us"] = cluster.cpu_per_call(cpu0, leader, len(lat["lat"]))
         _record_latency(res, lib, n, "default", lat, say)
         changes = cluster.leader_changes()
     with Cluster(python, lib, n, workdir, no_batch=True, profile_dir=args.profile) as cluster:
@@ -266,8 +287,10 @@ def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Result
             res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
             return
         leader = cluster.wait_leader()
+        cpu0 = cluster.cpu()
         lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
                              call_timeout=10.0)
+        lat["cpu_us"] = cluster.cpu_per_call(cpu0, leader, len(lat["lat"]))
         _record_latency(res, lib, n, "nobatch", lat, say)
         changes += cluster.leader_changes()
     res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + changes
@@ -291,11 +314,14 @@ def _record_latency(res: Results, lib: str, n: int, conf: str, lat: dict[str, An
     res.add(("p50", lib, n, conf), percentile(values, 0.50) * 1000)
     res.add(("p99", lib, n, conf), percentile(values, 0.99) * 1000)
     res.add_errors(lib, n, lat["errors"])
+    res.add(("lat_cpu_leader", lib, n, conf), lat["cpu_us"][0])
+    res.add(("lat_cpu_follower", lib, n, conf), lat["cpu_us"][1])
     res.raw.append({"lib": lib, "nodes": n, "latency": conf, "calls": len(values),
                     "p50_ms": percentile(values, 0.5) * 1000, "p99_ms": percentile(values, 0.99) * 1000,
-                    "errors": lat["errors"]})
+                    "cpu_us": lat["cpu_us"], "errors": lat["errors"]})
     say(f"  {LABEL[lib]:9} {n} nodes sync latency ({conf}): p50 {percentile(values, 0.5) * 1000:.2f} ms, "
-        f"p99 {percentile(values, 0.99) * 1000:.2f} ms over {len(values)} calls {lat['errors'] or ''}")
+        f"p99 {percentile(values, 0.99) * 1000:.2f} ms over {len(values)} calls {lat['errors'] or ''}"
+        f"  CPU/call: leader {lat['cpu_us'][0]:.0f} us, followers {lat['cpu_us'][1]:.0f} us")
 
 
 # -- the table ---------------------------------------------------------------------------------

@@ -186,6 +186,9 @@ class SyncObjConf:
         if (self.serializer is None) != (self.deserializer is None):
             raise ConfigError("serializer" if self.serializer is None else "deserializer",
                               "serializer and deserializer must be set together", None)
+        if self.serializeChecker is not None and self.serializer is None:
+            raise ConfigError("serializeChecker", "is only used with a custom serializer: set serializer and "
+                              "deserializer too, or drop it", None)
         if self.serializer is not None and self.fullDumpFile is None:
             raise ConfigError("fullDumpFile", "must be set when a custom serializer is used", None)
         self.raft_config()  # the kernel's own rules, reported under our names

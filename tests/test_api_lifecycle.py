@@ -111,12 +111,6 @@ def test_a_bad_address_is_a_value_error_naming_it() -> None:
         SyncObj("a:1", ["nohostport"], transport=FakeDriver())
 
 
-def test_a_custom_serializer_is_refused_until_supported() -> None:
-    conf = SyncObjConf(serializer=lambda f, d: None, deserializer=lambda f: None, fullDumpFile="/tmp/x")
-    with pytest.raises(SyncObjUsageError, match="serializer"):
-        SyncObj("a:1", ["b:1"], conf, transport=FakeDriver())
-
-
 def test_a_consumer_belongs_to_one_syncobj_only() -> None:
     box = Box()
     SyncObj("a:1", ["b:1"], consumers=[box], transport=FakeDriver())

@@ -28,6 +28,7 @@ from syncobj.lincheck import (
     get_model,
     history_from_events,
 )
+from syncobj.lincheck import checker
 from syncobj.lincheck.models import cas_register
 
 
@@ -117,6 +118,17 @@ def histories(draw: st.DrawFn) -> tuple[str, list[Operation]]:
     return name, ops
 
 
+def search_in_one_order(model: Model, ops: list[Operation], breadth_first: bool) -> bool:
+    """One of the checker's two search orders on its own (``check`` races them on hard partitions)."""
+    plan = checker._plan(model, ops)
+    search = checker._search(plan, checker._Steps(model, ops, plan.read_only), True, breadth_first)
+    while True:
+        try:
+            next(search)
+        except StopIteration as done:
+            return done.value.ok
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_verdicts_equal_brute_force(case: tuple[str, list[Operation]]) -> None:
@@ -125,6 +137,9 @@ def test_verdicts_equal_brute_force(case: tuple[str, list[Operation]]) -> None:
     expected = brute_force(model, ops)
     result = check(model, ops)
     assert result.verdict is (Verdict.OK if expected else Verdict.ILLEGAL), (name, ops, result.describe())
+    if model.partition is None:  # both search orders, each on its own, are exact too
+        assert search_in_one_order(model, ops, breadth_first=False) == expected
+        assert search_in_one_order(model, ops, breadth_first=True) == expected
 
 
 @settings(max_examples=100, deadline=None)
@@ -139,7 +154,9 @@ def test_concurrent_indeterminate_register_histories_equal_brute_force(inputs: l
         else:
             out = {"read": rnd.choice([None, 1, 2]), "write": None, "cas": rnd.choice([True, False])}[inp[0]]
             ops.append(op(i, inp, out, rnd.randint(0, 3), rnd.randint(3, 6)))
-    assert check(model, ops).ok == brute_force(model, ops), ops
+    expected = brute_force(model, ops)
+    assert check(model, ops).ok == expected, ops
+    assert search_in_one_order(model, ops, breadth_first=True) == expected, ops
 
 
 # --- what linearizable means ------------------------------------------------------------------

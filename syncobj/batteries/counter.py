@@ -3,7 +3,8 @@
 Writes are replicated method calls: each is applied on every node in log
 order, and the caller gets the value the counter had right after its own
 write (from its callback, or as the return value of a `sync=True` call).
-`get()` is a local read of this node's copy and may lag behind the leader.
+`get()` is a local read of this node's copy and may lag behind the leader;
+`get(linearizable=True)` is not stale.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ class ReplCounter(SyncObjConsumer):
         self._value += 1
         return self._value
 
-    def get(self) -> Any:
-        """This node's current value (a local, possibly stale read)."""
+    def get(self, linearizable: bool = False, timeout: float | None = None) -> Any:
+        """This node's current value.
+
+        By default a local read: fast, but possibly stale (this node may lag, or be a deposed
+        leader).  `linearizable=True` blocks until the value reflects every write that completed
+        anywhere before the call (ReadIndex through the leader; see `SyncObj.linearizableRead`);
+        it raises `SyncObjException` if no leader answers within `timeout`."""
+        if linearizable:
+            return self.linearizableRead(lambda: self._value, timeout=timeout)
         return self._value

@@ -61,8 +61,11 @@ class ReplDict(SyncObjConsumer):
     def __getitem__(self, key: Any) -> Any:
         return self._data[key]
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value of `key`, or `default`; local read."""
+    def get(self, key: Any, default: Any = None, linearizable: bool = False, timeout: float | None = None) -> Any:
+        """The value of `key`, or `default`; a local read unless `linearizable=True` (then it blocks
+        until this node reflects every write completed before the call; see `ReplCounter.get`)."""
+        if linearizable:
+            return self.linearizableRead(lambda: self._data.get(key, default), timeout=timeout)
         return self._data.get(key, default)
 
     def __len__(self) -> int:

@@ -12,7 +12,9 @@ error instead of calling the wrong method.
 Command bytes (an `EntryKind.COMMAND` entry's data) are `encoding.dumps` of
 
 - `[CALL, position, qualname, name, version, args, kwargs]`, or
-- `[SET_VERSION, version]`  (`SyncObj.setCodeVersion`).
+- `[SET_VERSION, version]`  (`SyncObj.setCodeVersion`), or
+- `[SESSION_CALL, client, seq, acked, register, call_bytes]`: a method call made under
+  an exactly-once session (see `sessions.py`); `call_bytes` is a `CALL` command.
 
 Tags are wire format: never renumber.
 """
@@ -27,6 +29,7 @@ from .. import encoding
 
 CALL = 0
 SET_VERSION = 1
+SESSION_CALL = 2
 
 
 @attrs.frozen(slots=True)
@@ -53,7 +56,20 @@ class SetVersion:
     version: int
 
 
-Command = Union[Call, SetVersion]
+@attrs.frozen(slots=True)
+class SessionCall:
+    """A `Call` tagged with its client session: `seq` numbers the client's calls, `acked` says the
+    client holds the outcome of every call up to it (so their cached results may go), and
+    `register` says the client has not yet seen a call of its session applied."""
+
+    client: int
+    seq: int
+    acked: int
+    register: bool
+    call: Call
+
+
+Command = Union[Call, SetVersion, SessionCall]
 
 
 class BadCommand(ValueError):
@@ -64,6 +80,11 @@ def encode_call(method: MethodId, args: tuple, kwargs: dict) -> bytes:
     """Raises TypeError naming the first argument value that cannot be encoded."""
     return encoding.dumps([CALL, method.position, method.qualname, method.name, method.version, list(args),
                            kwargs])
+
+
+def encode_session_call(client: int, seq: int, acked: int, register: bool, call_bytes: bytes) -> bytes:
+    """Wrap an already encoded call (`encode_call`) so a retried proposal is recognised."""
+    return encoding.dumps([SESSION_CALL, client, seq, acked, register, call_bytes])
 
 
 def encode_set_version(version: int) -> bytes:
@@ -85,6 +106,14 @@ def decode(data: bytes) -> Command:
                 and all(isinstance(k, str) for k in kwargs)):
             return Call(MethodId(pos, qualname, name, ver), tuple(args), kwargs)
         raise BadCommand("malformed method call command")
+    if tag == SESSION_CALL and len(obj) == 6:
+        _, client, seq, acked, register, inner = obj
+        if (_is_int(client) and _is_int(seq) and seq > 0 and _is_int(acked) and 0 <= acked
+                and isinstance(register, bool) and isinstance(inner, bytes)):
+            call = decode(inner)
+            if isinstance(call, Call):
+                return SessionCall(client, seq, acked, register, call)
+        raise BadCommand("malformed session call command")
     if tag == SET_VERSION and len(obj) == 2 and _is_int(obj[1]) and obj[1] >= 0:
         return SetVersion(obj[1])
     raise BadCommand(f"unknown command tag {tag!r:.20} (or wrong field count {len(obj)})")

@@ -51,6 +51,17 @@ class SyncObjConsumer:
     def _destroy(self) -> None:
         self._syncObj = None
 
+    def linearizableRead(self, fn: Any, callback: Any = None, sync: bool = True, timeout: float | None = None) -> Any:
+        """`SyncObj.linearizableRead` through the SyncObj this consumer belongs to: run `fn()` on this
+        node's state once it reflects every call committed when the read started (see that method)."""
+        if "_syncObj" not in self.__dict__:
+            raise SyncObjUsageError(f"{type(self).__qualname__}.__init__ must call SyncObjConsumer.__init__()")
+        so = self._syncObj
+        if so is None:
+            raise SyncObjUsageError(f"this {type(self).__qualname__} is not attached to a SyncObj: pass it in "
+                                    "SyncObj(..., consumers=[...]) before reading through the cluster")
+        return so.linearizableRead(fn, callback=callback, sync=sync, timeout=timeout)
+
     # -- used by @replicated ------------------------------------------------------------
 
     def _syncobj_core(self) -> Any:

@@ -20,21 +20,27 @@ Rules this file keeps:
 from __future__ import annotations
 
 import collections
+import heapq
 import logging
+import os
 import threading
 from typing import Any, Callable
 
 from ..errors import FAIL_REASON, SyncObjException, SyncObjUsageError
 from ..kernel import (Batch, EntryKind, InvalidMessage, LeaderChanged, Membership, MembershipChange,
-                      MembershipChanged, Message, ProposalResult, Raft, Restored, Role, RoleChanged, Snapshot,
-                      TransferResult)
+                      MembershipChanged, Message, ProposalResult, Raft, ReadIndexResult, Restored, Role, RoleChanged,
+                      Snapshot, TransferResult)
 from ..kernel.messages import AppendEntries
 from . import commands, context, snapshot
-from .commands import Call, SetVersion
+from .commands import Call, SessionCall, SetVersion
+from .sessions import ClientSession, SessionExpired, SessionTable, retry_window
 from .driver import Driver
 from .methods import MethodTable
 
 logger = logging.getLogger("syncobj")
+
+#: Key of the session table's entry at the end of a snapshot's object states.
+_SESSIONS_KEY = "__syncobj_sessions__"
 
 Callback = Callable[[Any, int], None]
 
@@ -51,8 +57,16 @@ class _Transfer:
         self.target = target
 
 
+_NO_READ = object()
+
+
 class _Request:
-    __slots__ = ("data", "change", "transfer", "callback")
+    """One queued thing to do: a proposal (`data`), a session call (`call`: encoded CALL bytes,
+    proposed under this node's client session and retried while its outcome is unknown), a
+    membership change, a leader transfer or a linearizable read (`read`: a function, or None for a
+    bare barrier)."""
+
+    __slots__ = ("data", "change", "transfer", "callback", "call", "seq", "deadline", "uncertain", "read")
 
     def __init__(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None,
                  transfer: _Transfer | None = None) -> None:
@@ -60,6 +74,11 @@ class _Request:
         self.change = change
         self.transfer = transfer
         self.callback = callback
+        self.call: bytes | None = None
+        self.seq = 0  # session sequence number, drawn when first proposed
+        self.deadline = 0.0  # driver time after which an unknown outcome is no longer retried
+        self.uncertain = False  # some proposal of this call had an unknown outcome
+        self.read: Any = _NO_READ
 
 
 class _SyncBox:
@@ -100,6 +119,17 @@ class Core:
         self._pending: dict[int, Callback] = {}
         self._next_token = 0
         self._on_tick_callbacks: list[Callable[[], None]] = []
+        # Exactly-once calls (sessions.py): the replicated table, this node's client side, the
+        # session calls in flight by token, and calls waiting to be proposed again.
+        self.sessions = SessionTable()
+        self.client: ClientSession | None = None  # drawn in start(): needs the driver's rng
+        self._session_calls: dict[int, _Request] = {}
+        self._retries: list[tuple[float, int, _Request]] = []  # (at, order, request), a heap
+        self._retry_order = 0
+        self.retried = 0  # proposals made again after an unknown outcome (tests, status)
+        # Linearizable reads: asked of the kernel (by token), then waiting for apply to reach an index.
+        self._reads: dict[int, _Request] = {}
+        self._reads_ready: list[tuple[int, int, _Request]] = []  # (index, order, request), a heap
 
         self.enabled_code_version = 0
         self.last_applied = 0
@@ -118,19 +148,25 @@ class Core:
         self._force_compaction = False
         self._compaction_data: tuple[int, bytes] | None = None
         self._compaction_retry_index = 0  # after a failed attempt: wait for the log to grow this far
+        self._dump_job: snapshot.ForkJob | snapshot.CustomJob | None = None  # a compaction being serialized
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Open the driver, restore what the disk holds, build the kernel and replay."""
-        with self._lock, context.in_loop(self):
-            restored: Restored | None = self.driver.start(self)
-            try:
-                self._start_kernel(restored)
-            except Exception:  # (a simulated crash is a BaseException and unwinds untouched)
-                self.closed = True
+        try:
+            with self._lock, context.in_loop(self):
+                restored: Restored | None = self.driver.start(self)
+                try:
+                    self._start_kernel(restored)
+                except Exception:  # (a simulated crash is a BaseException and unwinds untouched)
+                    self.closed = True
+                    raise
+        except Exception:
+            if self.closed:
+                # Outside the lock: the driver joins its loop thread, which may be waiting for it.
                 self.driver.close()  # never leave a loop thread or a bound port behind
-                raise
+            raise
 
     def _start_kernel(self, restored: "Restored | None") -> None:
         now = self.driver.now()
@@ -141,6 +177,10 @@ class Core:
         self._next_token = rng.getrandbits(62)
         self.raft = Raft(self.node_id, Membership.of(self.voters), self.conf.raft_config(),
                          seed=rng.getrandbits(63), now=now, restored=restored)
+        self.client = ClientSession(rng.getrandbits(63))
+        # The configuration in force comes from the disk (log or snapshot) when there is one, not
+        # from the constructor's node list: a restarted node keeps the membership it had.
+        self._sync_members(self.raft.status().membership)
         self.started = True
         if self.monitor is not None:
             self.monitor.started(self.node_id, self.raft, restored)
@@ -154,6 +194,7 @@ class Core:
             if self.closed:
                 return
             self.closed = True
+            self._cancel_dump_job()
             self._fail_outstanding(FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
             for obj in self.objects[1:]:
                 try:
@@ -172,15 +213,30 @@ class Core:
 
     def call(self, obj: Any, name: str, args: tuple, kwargs: dict, callback: Callback | None, sync: bool,
              timeout: float | None) -> Any:
-        """A replicated method was called: encode it here (bad arguments fail now) and queue it."""
+        """A replicated method was called: encode it here (bad arguments fail now) and queue it as a
+        session call, so that a retry after an unknown outcome is applied at most once."""
         self.check_usable()
         if context.inside_apply():
             raise SyncObjUsageError(
                 f"{type(obj).__qualname__}.{name}() was called while a replicated method is being applied; "
                 "that would propose it again from every node. Call the state-changing code directly instead")
         method = self.methods.resolve(obj, name, self.enabled_code_version)
-        data = commands.encode_call(method, args, kwargs)
-        return self.submit(data, None, callback, sync, timeout, what=f"{type(obj).__qualname__}.{name}()")
+        request = _Request(None, None, callback)
+        request.call = commands.encode_call(method, args, kwargs)
+        request.deadline = self.driver.now() + (timeout if timeout is not None else retry_window(self.conf))
+        return self._submit(request, sync, timeout, what=f"{type(obj).__qualname__}.{name}()")
+
+    def read(self, fn: Callable[[], Any] | None, callback: Callback | None, sync: bool,
+             timeout: float | None) -> Any:
+        """A linearizable read: once the leader confirmed it still leads and this node applied
+        everything committed at that moment, run `fn()` in the node's loop and hand back its result
+        (None for a bare barrier).  Retried while no leader answers, up to the call's window."""
+        self.check_usable()
+        request = _Request(None, None, callback)
+        request.read = fn
+        request.deadline = self.driver.now() + (timeout if timeout is not None else retry_window(self.conf))
+        what = "readBarrier()" if fn is None else f"linearizable read {getattr(fn, '__qualname__', fn)!r}"
+        return self._submit(request, sync, timeout, what=what)
 
     def submit(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None, sync: bool,
                timeout: float | None, what: str) -> Any:
@@ -265,6 +321,7 @@ class Core:
             if not self._live():
                 return
             now = self.driver.now()
+            self._requeue_due(now)
             self._drain(now)
             if now >= self._kernel_deadline:
                 self._run(self.raft.tick(now))  # type: ignore[union-attr]
@@ -321,6 +378,13 @@ class Core:
                 req = self._requests.popleft()
             token = self._next_token
             self._next_token += 1
+            if req.call is not None:
+                batches.append(self._propose_session_call(now, req, token))
+                continue
+            if req.read is not _NO_READ:
+                self._reads[token] = req
+                batches.append(self.raft.read_index(now, token))  # type: ignore[union-attr]
+                continue
             if req.callback is not None:
                 self._pending[token] = req.callback
             if req.transfer is not None:  # not a proposal: nothing is appended to the log
@@ -336,6 +400,34 @@ class Core:
             else:
                 batches.append(self.raft.propose(now, req.data, token))  # type: ignore[union-attr,arg-type]
 
+    def _propose_session_call(self, now: float, req: _Request, token: int) -> Batch:
+        client = self.client
+        assert client is not None and req.call is not None
+        if req.seq == 0:
+            req.seq = client.new_seq()
+        data = commands.encode_session_call(client.client_id, req.seq, client.acked(), not client.confirmed,
+                                            req.call)
+        self._session_calls[token] = req
+        if self.monitor is not None:
+            self.monitor.proposed(self.node_id, token)
+        return self.raft.propose(now, data, token)  # type: ignore[union-attr]
+
+    def _requeue_due(self, now: float) -> None:
+        """Calls and reads waiting to be tried again go back to the front of the queue, oldest first."""
+        if not self._retries or self._retries[0][0] > now:
+            return
+        due = []
+        while self._retries and self._retries[0][0] <= now:
+            due.append(heapq.heappop(self._retries)[2])
+        with self._qlock:
+            self._requests.extendleft(reversed(due))
+
+    def _retry_later(self, req: _Request) -> None:
+        # Not at once: a definite refusal (QUEUE_FULL...) of an uncertain call must not spin
+        # inside one instant of the simulator's clock.
+        self._retry_order += 1
+        heapq.heappush(self._retries, (self.driver.now() + self.conf.appendEntriesPeriod, self._retry_order, req))
+
     def _after(self, now: float) -> None:
         """Bookkeeping at the end of every loop call: readiness and the next deadline."""
         if not self._live():
@@ -346,6 +438,8 @@ class Core:
                 self.leader_commit_idx = st.commit_index
         self._check_ready()
         deadline = min(self._kernel_deadline, now + self.conf.autoTickPeriod)
+        if self._retries:
+            deadline = min(deadline, self._retries[0][0])
         with self._qlock:
             if self._requests:
                 deadline = now
@@ -406,6 +500,8 @@ class Core:
             if self.monitor is not None and isinstance(event, ProposalResult):
                 self.monitor.proposal_result(self.node_id, event.token, event.reason, event.index, batch)
             self._on_event(event, results)
+        if self._reads_ready and self._reads_ready[0][0] <= self.last_applied:
+            self._serve_reads()
         if batch.compacted is not None:
             self._save_compacted(batch)
         self._kernel_deadline = batch.next_deadline
@@ -422,7 +518,12 @@ class Core:
         if isinstance(cmd, SetVersion):
             self._set_code_version(cmd.version)
             return None, FAIL_REASON.SUCCESS
+        if isinstance(cmd, SessionCall):
+            return self.sessions.apply(cmd, lambda: self._apply_call(cmd.call, entry))
         assert isinstance(cmd, Call)
+        return self._apply_call(cmd, entry)
+
+    def _apply_call(self, cmd: Call, entry: Any) -> tuple[Any, int]:
         try:
             obj, func = self.methods.lookup(cmd.method)
         except LookupError as e:
@@ -447,7 +548,11 @@ class Core:
             _user_hook(self.conf.onCodeVersionChanged, old, version)
 
     def _on_event(self, event: Any, results: dict[int, tuple[Any, int]]) -> None:
-        if isinstance(event, ProposalResult):
+        if isinstance(event, ProposalResult) and event.token in self._session_calls:
+            self._session_call_result(self._session_calls.pop(event.token), event, results)
+        elif isinstance(event, ReadIndexResult):
+            self._read_index_result(event)
+        elif isinstance(event, ProposalResult):
             callback = self._pending.pop(event.token, None)
             if callback is None:
                 return
@@ -468,10 +573,74 @@ class Core:
         elif isinstance(event, LeaderChanged):
             self.leader = event.leader
         elif isinstance(event, MembershipChanged):
-            members = tuple(m for m in event.membership.members if m != self.node_id)
-            if members != self.members:
-                self.members = members
-                self.driver.membership_changed(members)
+            self._sync_members(event.membership)
+
+    def _sync_members(self, membership: Membership) -> None:
+        members = tuple(m for m in membership.members if m != self.node_id)
+        if members != self.members:
+            self.members = members
+            self.driver.membership_changed(members)
+
+    # ------------------------------------------------------------------ exactly-once calls
+
+    def _can_retry(self, req: _Request) -> bool:
+        return self._live() and self.driver.now() < req.deadline
+
+    def _session_call_result(self, req: _Request, event: ProposalResult, results: dict[int, tuple[Any, int]]) -> None:
+        """A proposal of a session call got its kernel outcome: deliver it, or propose it again when
+        it may or may not have been applied (the session table makes a second copy harmless)."""
+        client = self.client
+        assert client is not None
+        reason = FAIL_REASON(event.reason)
+        if reason == FAIL_REASON.SUCCESS:
+            result, outcome = results.get(event.index, (None, FAIL_REASON.SUCCESS))
+            # A refused call (session dropped from the table) makes the next one register again.
+            client.confirmed = not isinstance(result, SessionExpired)
+            client.settle(req.seq)
+            _invoke(req.callback, result, outcome)
+            return
+        if reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME):
+            req.uncertain = True
+        if req.uncertain:
+            # Once a copy may be in some log, a definite refusal of a later copy says nothing about
+            # the earlier one: only a success, or giving up, settles the call.
+            if self._can_retry(req):
+                self.retried += 1
+                self._retry_later(req)
+                return
+            reason = FAIL_REASON.UNKNOWN_OUTCOME
+        client.settle(req.seq)
+        _invoke(req.callback, None, reason)
+
+    # ------------------------------------------------------------------ linearizable reads
+
+    def _read_index_result(self, event: ReadIndexResult) -> None:
+        req = self._reads.pop(event.token, None)
+        if req is None:
+            return
+        reason = FAIL_REASON(event.reason)
+        if reason == FAIL_REASON.SUCCESS:
+            self._retry_order += 1
+            heapq.heappush(self._reads_ready, (event.index, self._retry_order, req))
+        elif reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.NOT_LEADER) and self._can_retry(req):
+            self._retry_later(req)  # a read changes nothing: asking again is always safe
+        else:
+            _invoke(req.callback, None, reason)
+
+    def _serve_reads(self) -> None:
+        """Reads whose index this node has applied run now, in the loop, on the state at that point
+        or later (later is still linearizable: everything applied was committed before the read ends)."""
+        while self._reads_ready and self._reads_ready[0][0] <= self.last_applied:
+            req = heapq.heappop(self._reads_ready)[2]
+            if req.read is None:
+                _invoke(req.callback, None, FAIL_REASON.SUCCESS)
+                continue
+            try:
+                result = req.read()
+            except Exception as e:  # the reader's own failure goes to its caller
+                _invoke(req.callback, e, FAIL_REASON.REQUEST_DENIED)
+                continue
+            _invoke(req.callback, result, FAIL_REASON.SUCCESS)
 
     def _note_leader_commit(self, sender: str, msg: AppendEntries) -> None:
         # After the batch ran, so `self.leader` already reflects this message.  The highest commit
@@ -496,14 +665,25 @@ class Core:
         states: list[Any] = [snapshot.owner_state(self.owner, self.owner_excluded)]
         for obj in self.objects[1:]:
             states.append(obj._serialize())
+        # The exactly-once session table travels as one more state after the objects' (tagged, so a
+        # snapshot written before sessions existed still loads).
+        states.append({_SESSIONS_KEY: self.sessions.to_state()})
         return states
 
     def _restore(self, data: bytes, index: int) -> None:
+        if self.conf.deserializer is not None:
+            self._restore_custom(data, index)
+            return
         try:
             version, states = snapshot.load(data)
         except ValueError as e:
             logger.error("%s: cannot load the snapshot at index %d: %s", self.node_id, index, e)
             raise
+        if states and isinstance(states[-1], dict) and _SESSIONS_KEY in states[-1]:
+            self.sessions.load_state(states[-1][_SESSIONS_KEY])
+            states = states[:-1]
+        else:
+            self.sessions = SessionTable()
         if len(states) != len(self.objects):
             logger.error("%s: the snapshot at index %d holds %d object(s) but this SyncObj has %d; restoring the "
                          "first %d", self.node_id, index, len(states), len(self.objects),
@@ -521,7 +701,28 @@ class Core:
             _user_hook(self.conf.onCodeVersionChanged, old, version)
         self.last_applied = index
 
+    def _restore_custom(self, data: bytes, index: int) -> None:
+        """A custom deserializer restores the user's state itself (PySyncObj's protocol)."""
+        self._cancel_dump_job()  # a serialization of an older state must not become a snapshot now
+        try:
+            version, host = snapshot.load_custom(data, self.conf.deserializer, _custom_restore_path(self.conf))
+        except Exception as e:
+            logger.error("%s: cannot load the snapshot at index %d: %s", self.node_id, index, e)
+            raise
+        if isinstance(host, dict) and _SESSIONS_KEY in host:
+            self.sessions.load_state(host[_SESSIONS_KEY])
+        else:
+            self.sessions = SessionTable()
+        old = self.enabled_code_version
+        self.enabled_code_version = version
+        if old != version and self.conf.onCodeVersionChanged is not None:
+            _user_hook(self.conf.onCodeVersionChanged, old, version)
+        self.last_applied = index
+
     def _maybe_compact(self, now: float) -> None:
+        if self._dump_job is not None:
+            self._poll_dump_job(now)
+            return
         st = self.raft.status()  # type: ignore[union-attr]
         if self.last_applied <= st.snapshot_index:
             self._force_compaction = False
@@ -533,6 +734,8 @@ class Core:
             return
         self._force_compaction = False
         self._last_compaction = now
+        if self._start_dump_job(st.last_index):
+            return
         states = self._states()
         try:
             data = snapshot.dump(self.enabled_code_version, states)
@@ -545,6 +748,60 @@ class Core:
             return
         self._compaction_data = (self.last_applied, data)
         self._run(self.raft.compact(now, self.last_applied, data))  # type: ignore[union-attr]
+
+    def _start_dump_job(self, last_index: int) -> bool:
+        """Serialize off the loop when possible: the user's serializer, or a fork child
+        (useFork, on a driver with files that offers a temporary path).  False: do it inline."""
+        index = self.last_applied
+        try:
+            if self.conf.serializer is not None:
+                term = self.raft.term_at(index)  # type: ignore[union-attr]
+                self._dump_job = snapshot.CustomJob(index, term or 0, self.enabled_code_version, self.conf,
+                                                    _custom_temp_path(self.conf),
+                                                    {_SESSIONS_KEY: self.sessions.to_state()})
+                return True
+            fork_path = getattr(self.driver, "fork_temp_path", None)
+            path = fork_path() if (self.conf.useFork and fork_path is not None) else None
+            if path is None:
+                return False
+            self._dump_job = snapshot.ForkJob(index, self.enabled_code_version, self._states(), path)
+            return True
+        except (snapshot.SerializeFailed, OSError) as e:
+            logger.error("%s: log compaction skipped: %s", self.node_id, e)
+            self._compaction_retry_index = last_index + self.conf.logCompactionMinEntries
+            return True
+
+    def _poll_dump_job(self, now: float) -> None:
+        job = self._dump_job
+        assert job is not None
+        try:
+            data = job.poll()
+        except snapshot.SerializeFailed as e:
+            self._dump_job = None
+            st = self.raft.status()  # type: ignore[union-attr]
+            culprit = ""
+            if isinstance(job, snapshot.ForkJob):  # name the value, as the inline path does
+                states = self._states()
+                try:
+                    snapshot.dump(self.enabled_code_version, states)
+                except TypeError:
+                    culprit = "; state cannot be encoded: " + snapshot.first_unencodable(states, self._describe_object)
+            logger.error("%s: log compaction skipped: %s%s", self.node_id, e, culprit)
+            self._compaction_retry_index = st.last_index + self.conf.logCompactionMinEntries
+            return
+        if data is None:
+            return
+        self._dump_job = None
+        self._compaction_data = (job.index, data)
+        try:
+            self._run(self.raft.compact(now, job.index, data))  # type: ignore[union-attr]
+        finally:
+            self._compaction_data = None
+
+    def _cancel_dump_job(self) -> None:
+        job, self._dump_job = self._dump_job, None
+        if job is not None:
+            job.cancel()
 
     def _in_split_window(self, now: float) -> bool:
         """logCompactionSplit: each node compacts in its own slice of every logCompactionMinTime period,
@@ -584,10 +841,32 @@ class Core:
             self._requests.clear()
         pending = [self._pending[t] for t in sorted(self._pending)]
         self._pending.clear()
-        for req in queued:
-            _invoke(req.callback, None, queued_reason)
+        calls = [self._session_calls[t] for t in sorted(self._session_calls)]
+        self._session_calls.clear()
+        retries = [r for _, _, r in sorted(self._retries, key=lambda x: x[:2])]
+        self._retries.clear()
+        reads = [self._reads[t] for t in sorted(self._reads)] + [r for _, _, r in sorted(self._reads_ready,
+                                                                                          key=lambda x: x[:2])]
+        self._reads.clear()
+        self._reads_ready.clear()
+        for req in queued:  # a retry waiting in the queue may already be applied
+            _invoke(req.callback, None, inflight_reason if req.uncertain else queued_reason)
         for cb in pending:
             _invoke(cb, None, inflight_reason)
+        for req in calls + retries:
+            _invoke(req.callback, None, queued_reason if req.read is not _NO_READ else inflight_reason)
+        for req in reads:
+            _invoke(req.callback, None, queued_reason)
+
+
+def _custom_temp_path(conf: Any) -> str:
+    """Where a custom serializer writes (PySyncObj hands it a temporary name next to the dump too)."""
+    return os.fspath(conf.fullDumpFile) + ".serializing"
+
+
+def _custom_restore_path(conf: Any) -> str:
+    """The user's file, written back for the custom deserializer on a restore."""
+    return os.fspath(conf.fullDumpFile) + ".user"
 
 
 def _invoke(callback: Callback | None, result: Any, reason: int) -> None:

@@ -98,9 +98,6 @@ class SyncObj:
         if not isinstance(conf, SyncObjConf):
             raise TypeError(f"conf must be a SyncObjConf, got {type(conf).__name__}")
         conf.validate()
-        if conf.serializer is not None:
-            raise SyncObjUsageError("custom serializer/deserializer (SyncObjConf.serializer) is not supported yet; "
-                                    "snapshots use syncobj.encoding")
         if not (isinstance(nodeClass, type) and issubclass(nodeClass, Node)):
             raise TypeError(f"nodeClass must be a subclass of syncobj.Node, got {nodeClass!r}")
 
@@ -262,6 +259,41 @@ class SyncObj:
         self.__nodes.setdefault(n.id, n)
         self.__core.submit(None, MembershipChange(op, n.id), callback, False, None, what=f"{op} {n.id}")
 
+    # ------------------------------------------------------------------ linearizable reads
+
+    def readBarrier(self, callback: Callable[[Any, int], None] | None = None, sync: bool = False,
+                    timeout: float | None = None) -> None:
+        """Wait until a read of this node's state is linearizable.
+
+        Plain reads (`counter.get()`, attributes of your subclass) are local and fast but may be
+        stale: this node may lag behind, or it may be an old leader cut off from the rest.  After
+        the barrier completes, this node has applied every call that was committed when the
+        current leader confirmed (with a round of heartbeats to a majority) that it still leads,
+        so a read made then sees every call that completed anywhere before the barrier started.
+        Works on the leader, followers and read-only nodes (it asks the leader; no log entry).
+
+        Outcome like a replicated call's: `callback(None, FAIL_REASON.SUCCESS)`, or with
+        `sync=True` it returns None or raises `SyncObjException(reason)` / `'Timeout'`.
+        NOT_LEADER/LEADER_CHANGED answers are retried within `timeout` (or the retry window).
+        The state keeps changing after the barrier; use `linearizableRead(fn)` to read it inside
+        the node's loop right when the barrier completes."""
+        _check_call_options(callback, sync, timeout)
+        self.__core.read(None, callback, sync and callback is None, timeout)
+
+    def linearizableRead(self, fn: Callable[[], Any], callback: Callable[[Any, int], None] | None = None,
+                         sync: bool = True, timeout: float | None = None) -> Any:
+        """Run `fn()` on this node's state once `readBarrier` would complete, inside the node's loop
+        (so no applied call interleaves with it), and hand back what it returns.
+
+        Blocks by default (`sync=True`) and returns `fn()`'s value, re-raising its exception; with
+        `callback` given, `callback(value, FAIL_REASON.SUCCESS)` (or `(exc, REQUEST_DENIED)` if `fn`
+        raised, `(None, reason)` if the read could not be served) is called from the loop.
+        `fn` must only read: it runs on this node alone."""
+        if not callable(fn):
+            raise TypeError(f"fn must be a callable taking no arguments, got {fn!r}")
+        _check_call_options(callback, sync, timeout)
+        return self.__core.read(fn, callback, sync and callback is None, timeout)
+
     # ------------------------------------------------------------------ leader transfer
 
     def transferLeadership(self, node: Any = None, callback: Callable[[Any, int], None] | None = None,
@@ -279,13 +311,7 @@ class SyncObj:
         LEADER_CHANGED if the leader lost its role for another reason first.  With `callback`
         given, `sync` is ignored (as for replicated calls)."""
         self.__core.check_usable()
-        if callback is not None and not callable(callback):
-            raise TypeError("callback must be callable(result, failReason) or None")
-        if not isinstance(sync, bool):
-            raise TypeError(f"sync must be a bool, got {sync!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not timeout >= 0):
-            raise TypeError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        _check_call_options(callback, sync, timeout)
         target = None
         if node is not None:
             n = as_node(node, self.__nodeClass)
@@ -425,3 +451,13 @@ class SyncObj:
                 node = Node(node_id)
             self.__nodes[node_id] = node
         return node
+
+
+def _check_call_options(callback: Any, sync: Any, timeout: Any) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable(result, failReason) or None")
+    if not isinstance(sync, bool):
+        raise TypeError(f"sync must be a bool, got {sync!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0):
+        raise TypeError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")

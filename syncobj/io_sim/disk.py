@@ -101,7 +101,7 @@ class SimDisk:
 
     def append(self, name: str, data: bytes) -> None:
         self._check_space(name, data)
-        f = self._file(name)
+        f = self._files.get(name) or self._file(name)
         if f.current is None:
             f.diverge()
             f.current = bytearray()
@@ -111,14 +111,18 @@ class SimDisk:
         self.bytes_written += len(data)
 
     def sync(self, name: str | None = None) -> None:
-        names = [name] if name is not None else sorted(self._files)
         dirty = False
-        for n in names:
-            f = self._files.get(n)
-            if f is None or not f.dirty():
-                continue
-            dirty = True
-            f.make_durable()
+        if name is not None:  # the common case: one journal, appended to since the last sync
+            f = self._files.get(name)
+            if f is not None and f.dirty():
+                dirty = True
+                f.make_durable()
+        else:
+            for n in sorted(self._files):
+                f = self._files[n]
+                if f.dirty():
+                    dirty = True
+                    f.make_durable()
         if dirty:
             self.syncs += 1
             if self.fsync_delay > 0 and self.on_slow_sync is not None:

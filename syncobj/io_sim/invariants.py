@@ -89,24 +89,30 @@ class RaftChecker:
         self.lost_to_crash += len(mine)
 
     def after_event(self, node: str) -> None:
-        proc = self.world.process(node)
-        raft = getattr(proc, "raft", None)
+        raft = getattr(self.world.process(node), "raft", None)
         if raft is None:
             return
         self.stats["steps"] += 1
-        term, role, commit = _view(raft)
-        seen = self._commit_max.get(node, 0)
-        if commit < seen:
-            self._fail("commit monotonic", node, f"commit index went back from {seen} to {commit}")
-        self._commit_max[node] = commit
-        recorded = self._commit_walked.get(node)
+        try:  # _view(), inlined: this runs after every event
+            term, role, commit = raft.term, raft.role, raft.commit
+        except AttributeError:
+            term, role, commit = _view(raft)
+        commit_max = self._commit_max
+        seen = commit_max.get(node, 0)
+        if commit != seen:
+            if commit < seen:
+                self._fail("commit monotonic", node, f"commit index went back from {seen} to {commit}")
+            commit_max[node] = commit
+        walked = self._commit_walked
+        recorded = walked.get(node)
         if recorded is None:
             recorded = min(commit, self._max_committed)
         if commit > recorded:
             self._record_commits(node, raft, term, recorded, commit)
-        self._commit_walked[node] = commit
+        walked[node] = commit
         if role is not Role.LEADER:
-            self._leading.pop(node, None)
+            if node in self._leading:
+                del self._leading[node]
             return
         last_index, last_term = _last(raft)
         held = self._leading.get(node)
@@ -114,6 +120,8 @@ class RaftChecker:
             self._became_leader(node, raft, term)
         else:
             _, prev_last, prev_last_term = held
+            if prev_last == last_index and prev_last_term == last_term:
+                return  # unchanged since the last step: nothing new to check or record
             if last_index < prev_last or raft.term_at(prev_last) not in (prev_last_term, None):
                 self._fail("leader append-only", node,
                            f"leader of term {term} had last entry ({prev_last}, term {prev_last_term}) and now "
@@ -160,7 +168,7 @@ class RaftChecker:
         known = self._committed.get(e.index)
         if known is None:
             self._committed[e.index] = e
-        elif known != e:
+        elif known is not e and known != e:
             self._fail("state machine safety", node,
                        f"index {e.index} committed as {_show(known)} and also as {_show(e)}")
 
@@ -188,7 +196,7 @@ class RaftChecker:
                 table[key] = (e, prev_term)
             else:
                 old, old_prev = seen
-                if old != e:
+                if old is not e and old != e:
                     self._fail("log matching", node, f"two different entries at index {e.index} term {e.term}: "
                                                      f"{_show(old)} and {_show(e)}")
                 if old_prev is not None and prev_term is not None and old_prev != prev_term:

@@ -133,7 +133,8 @@ class KernelProcess:
     def _carry_out(self, batch: Batch) -> None:
         env, raft, monitor = self.env, self.raft, self.monitor
         assert env is not None and raft is not None and self.storage is not None
-        if batch.needs_persist():
+        if (batch.hard_state is not None or batch.entries or batch.truncate_from is not None
+                or batch.snapshot is not None):  # Batch.needs_persist(), without the call
             try:
                 self.storage.persist(batch)
             except OSError as exc:
@@ -155,11 +156,13 @@ class KernelProcess:
             env.trace("snapshot_installed", index=batch.snapshot.meta.index)
             if monitor is not None:
                 monitor.snapshot_restored(self.node_id, batch.snapshot.meta, self.sm.digest.hex())
-        for e in batch.committed:
-            digest = self.sm.apply(e)
-            env.trace("apply", i=e.index, term=e.term, d=digest)
-            if monitor is not None:
-                monitor.applied(self.node_id, e, digest)
+        if batch.committed:
+            apply, trace, node_id = self.sm.apply, env.trace, self.node_id
+            for e in batch.committed:
+                digest = apply(e)
+                trace("apply", i=e.index, term=e.term, d=digest)
+                if monitor is not None:
+                    monitor.applied(node_id, e, digest)
         for ev in batch.events:
             if type(ev) is ProposalResult:
                 env.trace("result", token=ev.token, reason=ev.reason.name, i=ev.index)

@@ -58,6 +58,7 @@ class SimStorage:
         self.dropped_tail_bytes = 0  # set by load(): how much torn tail it discarded
         self.records = 0
         self._broken = False
+        self._pack = msgpack.Packer(use_bin_type=True).pack  # reused: one per record costs more than packing
 
     # -- reading back --------------------------------------------------------
 
@@ -118,15 +119,20 @@ class SimStorage:
         if not batch.needs_persist():
             return False
         snap = batch.snapshot
+        hs = batch.hard_state
+        entries = batch.entries
         record = [_BATCH,
-                  _hs_to_wire(batch.hard_state) if batch.hard_state is not None else None,
+                  [hs.term, hs.voted_for, hs.commit] if hs is not None else None,
                   batch.truncate_from,
-                  [entry_to_wire(e) for e in batch.entries],
+                  [entry_to_wire(e) for e in entries] if entries else [],
                   _snap_to_wire(snap) if snap is not None else None]
-        self._check_usable()
+        if self._broken:
+            self._check_usable()
         self._broken = True  # the mirror is ahead of the disk until the append is done
-        self._apply(batch.hard_state, batch.truncate_from, batch.entries, snap)  # validates first
-        self._append(record)
+        self._apply(hs, batch.truncate_from, entries, snap)  # validates first
+        payload = self._pack(record)
+        self.disk.append(self.name, _HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+        self.records += 1
         self._broken = False
         return True
 
@@ -181,11 +187,15 @@ class SimStorage:
             self._install_snapshot(snapshot)
 
     def _append_entries(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        expected = self.last_index() + 1
+        append = self.entries.append
         for e in entries:
-            expected = self.last_index() + 1
             if e.index != expected:
                 raise StorageError(f"entry index {e.index} does not follow the stored log (expected {expected})")
-            self.entries.append(e)
+            append(e)
+            expected += 1
 
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         # Raft's rule: keep the entries after the snapshot only if the log holds the

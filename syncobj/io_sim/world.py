@@ -42,6 +42,18 @@ from .violation import InvariantViolation, ProcessFailure, Violation
 _DELIVER, _TIMER, _CALL, _RESUME, _DEPART, _ACTION = range(6)
 
 _TRACE_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=True)
+try:  # the C encoder behind _TRACE_ENCODER.encode, built once instead of once per record
+    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring_ascii as _ascii
+
+    _C_TRACE_ENCODE = _c_make_encoder(None, _TRACE_ENCODER.default, _ascii, None, ":", ",", False, False, True)
+except (ImportError, TypeError):  # pragma: no cover - interpreters without the C accelerator
+    _C_TRACE_ENCODE = None
+
+
+def _encode_record(rec: dict[str, Any]) -> bytes:
+    if _C_TRACE_ENCODE is not None:
+        return ("".join(_C_TRACE_ENCODE(rec, 0)) + "\n").encode()
+    return (_TRACE_ENCODER.encode(rec) + "\n").encode()
 
 #: More events than this at one virtual instant means a process is spinning
 #: (e.g. asking for a timer at the current time forever).
@@ -94,14 +106,24 @@ class _Env:
 
     def now(self) -> float:
         node = self._node
-        t = node.local(self._world.now)
+        t = node.base_l + (self._world.now - node.base_v) * node.rate  # node.local(), inlined
         if t < node.last_local:
             return node.last_local
         node.last_local = t
         return t
 
     def send(self, to: str, message: Any) -> None:
-        self._world._send(self._node, self.incarnation, to, message)
+        node = self._node
+        if node.incarnation != self.incarnation or not node.up:
+            return
+        world = self._world
+        dst = world._nodes.get(to)
+        if dst is None:
+            raise ValueError(f"{node.id} sent to unknown node {to!r}")
+        if node.busy_until > world.now:
+            world._push(node.busy_until, _DEPART, node, self.incarnation, to, message)
+        else:
+            world._route_to(node.id, dst, message)
 
     def set_timer(self, at: float) -> None:
         self._world._set_timer(self._node, self.incarnation, at)
@@ -112,7 +134,10 @@ class _Env:
 
     def trace(self, kind: str, **fields: Any) -> None:
         if self._node.incarnation == self.incarnation:
-            self._world.record(kind, self.node_id, **fields)
+            rec = {"t": self._world.now, "k": kind, "n": self.node_id}
+            if fields:
+                rec.update(fields)
+            self._world.trace.append(rec)
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         self._world._push(self._world.now, _CALL, self._node, self.incarnation, fn)
@@ -150,6 +175,8 @@ class World:
         self._in_handler: str | None = None
         self._started = False
         self.trace: list[dict[str, Any]] = []
+        self._trace_lines: list[bytes] = []  # encoded records, a prefix of `trace`
+        self._trace_last: dict[str, Any] | None = None  # trace[len(_trace_lines) - 1] when encoded
         self.trace_messages = trace_messages
         self.after_event: list[Callable[[str], None]] = []  # invariant checkers
         self.on_crash: list[Callable[[str], None]] = []
@@ -260,7 +287,11 @@ class World:
     # -- inspection ------------------------------------------------------------------
 
     def process(self, node_id: str) -> Process | None:
-        return self._node(node_id).process
+        try:
+            return self._nodes[node_id].process
+        except KeyError:
+            self._node(node_id)  # raises the descriptive error
+            raise
 
     def is_up(self, node_id: str) -> bool:
         return self._node(node_id).up
@@ -380,10 +411,17 @@ class World:
 
     def trace_lines(self) -> Iterator[bytes]:
         """Canonical JSON lines: compact separators, keys in insertion order (which the code
-        fixes: "t", "k", "n", then the fields as passed), so equal runs give equal bytes."""
-        encode = _TRACE_ENCODER.encode
-        for rec in self.trace:
-            yield (encode(rec) + "\n").encode()
+        fixes: "t", "k", "n", then the fields as passed), so equal runs give equal bytes.
+        Records are never changed once added, so each is encoded once however often the
+        trace is hashed or written."""
+        trace, lines = self.trace, self._trace_lines
+        if len(lines) > len(trace) or (lines and trace[len(lines) - 1] is not self._trace_last):
+            lines.clear()  # the list was replaced or cut: start over
+        for i in range(len(lines), len(trace)):
+            lines.append(_encode_record(trace[i]))
+        if trace:
+            self._trace_last = trace[-1]
+        return iter(lines[:])
 
     def trace_hash(self) -> str:
         h = hashlib.sha256()
@@ -473,6 +511,23 @@ class World:
 
     def _dispatch(self, ev: tuple) -> None:
         kind, node = ev[2], ev[3]
+        if kind == _DELIVER:  # the common case first
+            if not node.up:
+                self._count("lost_to_down_node")
+                return
+            if node.busy_until > self.now:
+                node.deferred.append(ev)
+                return
+            src, msg = ev[4], ev[5]
+            network = self.network
+            if not network._open and not network.connected(src, node.id):
+                network.cut += 1
+                return
+            network.delivered += 1
+            if self.trace_messages:
+                self.record("recv", node.id, src=src, m=type(msg).__name__)
+            self._handle(node, node.process.on_message, src, msg)
+            return
         if kind == _ACTION:
             ev[5]()
             return
@@ -487,22 +542,11 @@ class World:
                 self._route(node.id, ev[5], ev[6])
             return
         if not node.up:
-            if kind == _DELIVER:
-                self._count("lost_to_down_node")
             return
         if node.busy_until > self.now:
             node.deferred.append(ev)
             return
-        if kind == _DELIVER:
-            src, msg = ev[4], ev[5]
-            if not self.network.connected(src, node.id):
-                self.network.cut += 1
-                return
-            self.network.delivered += 1
-            if self.trace_messages:
-                self.record("recv", node.id, src=src, m=type(msg).__name__)
-            self._handle(node, node.process.on_message, src, msg)
-        elif kind == _TIMER:
+        if kind == _TIMER:
             if ev[4] != node.incarnation or ev[5] != node.timer_gen:
                 return
             node.timer_pending = False
@@ -520,22 +564,29 @@ class World:
     def _send(self, node: _Node, incarnation: int, to: str, message: Any) -> None:
         if node.incarnation != incarnation or not node.up:
             return
-        if to not in self._nodes:
+        dst = self._nodes.get(to)
+        if dst is None:
             raise ValueError(f"{node.id} sent to unknown node {to!r}")
         if node.busy_until > self.now:
             self._push(node.busy_until, _DEPART, node, incarnation, to, message)
         else:
-            self._route(node.id, to, message)
+            self._route_to(node.id, dst, message)
 
     def _route(self, src: str, dst: str, message: Any) -> None:
+        self._route_to(src, self._nodes[dst], message)
+
+    def _route_to(self, src: str, dst_node: _Node, message: Any) -> None:
         try:
-            message, delays = self.network.plan(src, dst, message)
+            message, delays = self.network.plan(src, dst_node.id, message)
         except InvariantViolation as exc:
             v = exc.violation
             raise InvariantViolation(Violation(v.invariant, self.now, v.node, v.detail)) from exc
-        dst_node = self._nodes[dst]
-        for d in delays:
-            self._push(self.now + d, _DELIVER, dst_node, src, message)
+        if delays:
+            now = self.now
+            q = self._queue
+            for d in delays:
+                self._seq += 1
+                heapq.heappush(q, (now + d, self._seq, _DELIVER, dst_node, src, message, None))
 
     def _set_timer(self, node: _Node, incarnation: int, at: float, force: bool = False) -> None:
         if node.incarnation != incarnation or not node.up:
@@ -547,10 +598,13 @@ class World:
         if at == math.inf:
             node.timer_pending = False
             return
-        if not isinstance(at, (int, float)) or at != at:
+        if (at.__class__ is not float and not isinstance(at, (int, float))) or at != at:
             raise ValueError(f"{node.id} set a timer at {at!r}, which is not a time")
         node.timer_pending = True
-        self._push(max(self.now, node.to_virtual(at)), _TIMER, node, incarnation, node.timer_gen)
+        v = node.base_v + (at - node.base_l) / node.rate
+        self._seq += 1
+        heapq.heappush(self._queue, (v if v > self.now else self.now, self._seq, _TIMER, node, incarnation,
+                                     node.timer_gen, None))
 
     def _crash_point(self, node: _Node, incarnation: int, name: str) -> None:
         if node.incarnation != incarnation or not node.up:

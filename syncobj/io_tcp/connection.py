@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from .crypto import OVERHEAD
-from .framing import FrameDecoder, frame_from_packed, frame_size, pack_payload
+from .framing import FrameDecoder, frame_parts, frame_size, new_packer
 from .handshake import Handshake
 
 #: Bytes read per recv call, and recv calls per readiness event: a fast peer cannot
@@ -60,6 +60,7 @@ class Connection:
         #: changes the registration only when the wanted events change.
         self.events = 0
         self.handler: Any = None
+        self._pack = new_packer()
 
     def __repr__(self) -> str:
         who = self.peer_id or self.target or self.remote
@@ -89,14 +90,18 @@ class Connection:
         A frame is refused rather than queued when the buffer already holds data and
         the frame would push it over `max_send_buffer`; an empty buffer always takes
         one frame, so a single large message is never stuck forever."""
-        body = pack_payload(obj)
+        body = self._pack(obj)
         cipher = self.handshake.send_cipher
-        size = frame_size(len(body), sealed=cipher is not None, overhead=OVERHEAD)
-        if self.pending_out and self.pending_out + size > self.max_send_buffer:
+        pending = len(self._out) - self._out_pos
+        if pending and pending + frame_size(len(body), sealed=cipher is not None, overhead=OVERHEAD) \
+                > self.max_send_buffer:
             self.dropped_out += 1
             return False
-        frame = frame_from_packed(body, sealer=cipher.seal if cipher is not None else None, overhead=OVERHEAD)
-        self.queue_raw(frame, now)
+        header, body = frame_parts(body, sealer=cipher.seal if cipher is not None else None, overhead=OVERHEAD)
+        if not pending:
+            self.last_write_progress = now
+        self._out += header
+        self._out += body
         self.frames_out += 1
         return True
 
@@ -123,20 +128,29 @@ class Connection:
 
     # -- input --------------------------------------------------------------------------------
 
-    def read(self, now: float) -> bool:
+    def read(self, now: float, scratch: bytearray | None = None) -> bool:
         """Read what is available into the decoder.  False when the peer closed the stream.
-        Raises OSError for a broken socket and FrameError for bytes that are not frames."""
-        for _ in range(RECV_CALLS_PER_EVENT):
-            try:
-                data = self.sock.recv(RECV_CHUNK)
-            except (BlockingIOError, InterruptedError):
-                return True
-            if not data:
-                return False
-            self.last_recv = now
-            self.decoder.feed(data)
-            if len(data) < RECV_CHUNK:
-                return True
+        Raises OSError for a broken socket and FrameError for bytes that are not frames.
+
+        `scratch` (the transport's, reused for every read) receives the bytes: `recv(256 KiB)`
+        would allocate, and the allocator maps and unmaps that much memory on every call (about
+        20 µs a read, measured; see docs/benchmarks.md)."""
+        if scratch is None:
+            scratch = bytearray(RECV_CHUNK)
+        size = len(scratch)
+        with memoryview(scratch) as view:
+            for _ in range(RECV_CALLS_PER_EVENT):
+                try:
+                    n = self.sock.recv_into(view)
+                except (BlockingIOError, InterruptedError):
+                    return True
+                if not n:
+                    return False
+                self.last_recv = now
+                with view[:n] as data:
+                    self.decoder.feed(data)
+                if n < size:
+                    return True
         return True
 
     def close(self) -> None:

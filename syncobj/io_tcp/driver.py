@@ -77,13 +77,19 @@ class TcpDriver:
         self._pending: list[Callable[[], None]] = []  # work queued by other threads for the loop
         self._pending_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._waiters = 0  # user threads inside wait(), changed under _cond
+        #: Predicates of the user threads blocked in wait() (changed under _cond).  The loop checks
+        #: them itself and wakes the waiters only when one holds: waking a waiter on every turn to
+        #: re-check cost each sync call several GIL hand-offs (see docs/benchmarks.md).
+        self._waiting: list[Callable[[], bool]] = []
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._stopping = False
         self._closed = False
         self._resources_closed = False
         self.fatal: BaseException | None = None
+        # The host reads the clock several times per message: the builtin itself, not a method
+        # that calls it (same value, one Python frame less each time).
+        self.now = time.monotonic  # type: ignore[method-assign]
 
     # -- the Driver protocol ------------------------------------------------------------------
 
@@ -131,6 +137,14 @@ class TcpDriver:
 
             write_dump(self._dump_path, snapshot, cluster_id=self._cluster_id)
 
+    def fork_temp_path(self) -> str | None:
+        """Where a forked child writes the encoded state (useFork); None without files or `os.fork`,
+        which makes the host serialize on the loop.  Next to the dump, so it is on the same disk."""
+        if not hasattr(os, "fork"):
+            return None
+        base = self._dump_path or getattr(self.conf, "journalFile", None)
+        return None if base is None else os.fspath(base) + ".fork.tmp"
+
     def send(self, to: str, message: Message) -> None:
         if self._owner == threading.get_ident():
             self.transport.send(to, message)  # type: ignore[union-attr]
@@ -161,7 +175,7 @@ class TcpDriver:
                 self.poll(min(remaining, MAX_LOOP_WAIT))
             return predicate()
         with self._cond:
-            self._waiters += 1
+            self._waiting.append(predicate)
             try:
                 while not predicate():
                     remaining = end - time.monotonic()
@@ -169,7 +183,7 @@ class TcpDriver:
                         break
                     self._cond.wait(min(remaining, MAX_LOOP_WAIT))
             finally:
-                self._waiters -= 1
+                self._waiting.remove(predicate)
         return predicate()
 
     def poll(self, timeout: float) -> None:
@@ -254,7 +268,7 @@ class TcpDriver:
             if self._woken:
                 timeout = 0.0
             else:
-                timeout = min(self._deadline, transport.next_deadline(), now + max_wait) - now
+                timeout = min(self._deadline, transport.due, now + max_wait) - now
             poller.poll(max(0.0, timeout))  # delivers arrived messages to the host
             if self.fatal is not None:
                 return
@@ -273,13 +287,22 @@ class TcpDriver:
             self._owner = None
             if self._thread is None and (self._closed or self.fatal is not None):
                 self._close_resources()  # doTick mode: closed from inside this turn
-            with self._cond:
-                self._cond.notify_all()
+            self._notify_waiters(force=self._closed or self.fatal is not None)
 
-    def _notify_waiters(self) -> None:
-        if self._waiters:
-            with self._cond:
-                self._cond.notify_all()
+    def _notify_waiters(self, force: bool = False) -> None:
+        if not self._waiting:
+            return
+        if not force:
+            for predicate in list(self._waiting):
+                try:
+                    if predicate():
+                        break
+                except Exception:
+                    break  # let the waiter call it and see the error itself
+            else:
+                return
+        with self._cond:
+            self._cond.notify_all()
 
     def _later(self, fn: Callable[[], None]) -> None:
         with self._pending_lock:

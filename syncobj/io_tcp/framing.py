@@ -77,7 +77,13 @@ def pack_payload(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def unpack_payload(data: bytes) -> Any:
+def new_packer() -> Callable[[Any], bytes]:
+    """`pack_payload` for one connection: a reused msgpack Packer (packb builds, and frees, a
+    Packer with a fresh buffer on every call)."""
+    return msgpack.Packer(use_bin_type=True).pack
+
+
+def unpack_payload(data: bytes | memoryview) -> Any:
     """Decode one msgpack object or raise FrameError (trailing bytes included)."""
     try:
         return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=False)
@@ -101,6 +107,13 @@ def frame_size(packed_len: int, *, sealed: bool, overhead: int = 0) -> int:
 
 def frame_from_packed(body: bytes, *, sealer: Sealer | None = None, overhead: int = 0) -> bytes:
     """`encode_frame` for a payload already packed with `pack_payload`."""
+    header, body = frame_parts(body, sealer=sealer, overhead=overhead)
+    return header + body
+
+
+def frame_parts(body: bytes, *, sealer: Sealer | None = None, overhead: int = 0) -> tuple[bytes, bytes]:
+    """`frame_from_packed` as (header, payload), for a writer that appends both to its buffer
+    without first joining them."""
     flags = 0
     length = len(body)
     if sealer is not None:
@@ -113,7 +126,7 @@ def frame_from_packed(body: bytes, *, sealer: Sealer | None = None, overhead: in
         body = sealer(header, body)
         if len(body) != length:
             raise AssertionError("sealer produced a payload of an unexpected length")
-    return header + body
+    return header, body
 
 
 class FrameDecoder:
@@ -169,19 +182,21 @@ class FrameDecoder:
         end = HEADER_SIZE + length
         if len(self._buf) < end:
             return None
-        body = bytes(self._buf[HEADER_SIZE:end])
-        del self._buf[:end]
         try:
-            if flags & FLAG_ENCRYPTED:
-                if self.opener is None:
-                    raise FrameError("encrypted frame on a connection without keys")
-                body = self.opener(header, body)
-            elif self.opener is not None:
-                raise FrameError("clear-text frame on an authenticated connection")
-            payload = unpack_payload(body)
+            # msgpack reads the clear payload in place: no copy of a frame that may be megabytes.
+            with memoryview(self._buf) as view, view[HEADER_SIZE:end] as body:
+                if flags & FLAG_ENCRYPTED:
+                    if self.opener is None:
+                        raise FrameError("encrypted frame on a connection without keys")
+                    payload = unpack_payload(self.opener(header, bytes(body)))
+                elif self.opener is not None:
+                    raise FrameError("clear-text frame on an authenticated connection")
+                else:
+                    payload = unpack_payload(body)
         except FrameError as exc:
             self._failed = exc
             raise
+        del self._buf[:end]  # after the views are released (a bytearray with views cannot shrink)
         return Frame(flags, payload)
 
     def __iter__(self) -> Iterator[Frame]:

@@ -47,7 +47,12 @@ class Poller:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, READ, self._drain_wake)
+        #: fd -> the callback registered now: lets `poll` skip a callback whose socket a previous
+        #: callback of the same round unregistered, with one dict lookup.
+        self._handlers: dict[int, Handler] = {}
+        drain = self._drain_wake  # one bound-method object: `poll` compares handlers by identity
+        self._selector.register(self._wake_r, READ, drain)
+        self._handlers[self._wake_r.fileno()] = drain
         #: True from a wake() that wrote a byte until the loop has read it: further wake-ups in
         #: between write nothing.  Under load every submitted call wakes the loop; one syscall each
         #: made the submitting thread give up the GIL per call (see docs/benchmarks.md).
@@ -59,16 +64,19 @@ class Poller:
         return type(self._selector).__name__
 
     def register(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        self._selector.register(sock, events, handler)
+        key = self._selector.register(sock, events, handler)
+        self._handlers[key.fd] = handler
 
     def modify(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        self._selector.modify(sock, events, handler)
+        key = self._selector.modify(sock, events, handler)
+        self._handlers[key.fd] = handler
 
     def unregister(self, sock: socket.socket) -> None:
         try:
-            self._selector.unregister(sock)
+            key = self._selector.unregister(sock)
         except (KeyError, ValueError):
-            pass  # never registered, or already closed: nothing to undo
+            return  # never registered, or already closed: nothing to undo
+        self._handlers.pop(key.fd, None)
 
     def is_registered(self, sock: socket.socket) -> bool:
         try:
@@ -77,21 +85,16 @@ class Poller:
             return False
         return True
 
-    def _current_handler(self, fileobj: object) -> Handler | None:
-        try:
-            return self._selector.get_key(fileobj).data  # type: ignore[arg-type]
-        except (KeyError, ValueError):
-            return None
-
     def poll(self, timeout: float | None) -> int:
         """Wait up to `timeout` seconds (None: until something happens) and run the ready
         callbacks; return how many ran (the wake-up included)."""
         if timeout is not None and timeout < 0:
             timeout = 0
         ready = self._selector.select(timeout)
+        handlers = self._handlers
         for key, mask in ready:
             # A callback may close another socket that is also in `ready`.
-            if self._current_handler(key.fileobj) is key.data:
+            if handlers.get(key.fd) is key.data:
                 key.data(mask)
         return len(ready)
 
@@ -113,8 +116,8 @@ class Poller:
 
     def _drain_wake(self, mask: int) -> None:
         try:
-            while self._wake_r.recv(4096):
-                pass
+            while len(self._wake_r.recv(4096)) == 4096:
+                pass  # a short read emptied the socket: no extra recv just to hit EAGAIN
         except (BlockingIOError, InterruptedError):
             pass
         # After the read, never before: a wake() between a clear and the read would leave the flag

@@ -42,7 +42,7 @@ from ..kernel import InvalidMessage, from_wire, to_wire
 from ..kernel.messages import (AppendEntriesResponse, ForwardProposal, InstallSnapshotResponse, Message,
                                ReadIndexRequest)
 from .addresses import ResolvedAddress, Resolver, format_address, parse_address
-from .connection import Connection, ConnState
+from .connection import RECV_CHUNK, Connection, ConnState
 from .crypto import check_available, derive_cluster_key
 from .errors import HandshakeError, TransportConfigError
 from .framing import FrameError
@@ -173,6 +173,9 @@ class Transport:
         self.dropped_messages = 0
         self._closed = False
         self._started = False
+        self._scratch = bytearray(RECV_CHUNK)  # every recv lands here first (one thread: see rule 1)
+        self._due = 0.0  # when tick() next has timer work (see `due`); 0: at the next tick
+        self._unflushed: dict[int, Connection] = {}  # connections `send` queued to since the last flush
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -241,6 +244,7 @@ class Transport:
                 self._bind_settled.set()
             else:
                 self._next_bind_at = now + self.options.bind_retry_time
+                self._expect(self._next_bind_at)
                 level = logging.WARNING if self.bind_attempts == 1 else logging.DEBUG
                 log.log(level, "%s; retrying every %.1fs (attempt %d)", self.bind_error,
                         self.options.bind_retry_time, self.bind_attempts)
@@ -306,6 +310,7 @@ class Transport:
                           max_send_buffer=self.options.max_send_buffer, now=self.clock(), target=target,
                           remote=remote)
         self._conns[conn.serial] = conn
+        self._expect(conn.created + self.options.connection_timeout)
         return conn
 
     # -- peers and dialing ---------------------------------------------------------------------
@@ -317,6 +322,7 @@ class Transport:
             parse_address(peer, "otherNodes")  # a clear error now rather than at the first dial
         dropped = [p for p in self._wanted if p not in wanted]
         self._wanted = wanted
+        self._expect(0.0)  # a new peer is dialed at the next tick
         for peer in dropped:
             self._next_attempt.pop(peer, None)
             conn = self._dialing.get(peer)
@@ -383,7 +389,9 @@ class Transport:
             self.dropped_messages += 1
             return False
         ok = conn.queue_payload(to_wire(message), self.clock())
-        if not ok:
+        if ok:
+            self._unflushed[conn.serial] = conn
+        else:
             self.dropped_messages += 1
             if not conn.warned_drop:
                 conn.warned_drop = True
@@ -392,10 +400,16 @@ class Transport:
         return ok
 
     def flush(self) -> None:
-        """Write queued output of every connection as far as the sockets take it."""
+        """Write what `send` (and keepalives) queued since the last flush, as far as the sockets
+        take it.  The rest of a partial write goes when the poller reports the socket writable;
+        other output (handshakes, admin replies) is written where it is queued."""
+        if not self._unflushed:
+            return
+        conns = list(self._unflushed.values())
+        self._unflushed.clear()
         now = self.clock()
-        for conn in list(self._conns.values()):
-            if conn.pending_out and conn.state is not ConnState.CONNECTING:
+        for conn in conns:
+            if conn.pending_out and conn.state is ConnState.ESTABLISHED:
                 self._write(conn, now)
 
     def _write(self, conn: Connection, now: float) -> None:
@@ -447,7 +461,7 @@ class Transport:
 
     def _read(self, conn: Connection, now: float) -> None:
         try:
-            open_ = conn.read(now)
+            open_ = conn.read(now, self._scratch)
         except FrameError as exc:
             self._close(conn, f"bad frame: {exc.reason}", logging.WARNING)
             return
@@ -499,6 +513,8 @@ class Transport:
     def _establish(self, conn: Connection) -> None:
         hs = conn.handshake
         conn.state = ConnState.ESTABLISHED
+        self._expect(min(conn.last_recv + self.options.connection_timeout,
+                         conn.last_send + self.options.keepalive_period))
         conn.peer_id = hs.peer_id
         conn.peer_role = hs.peer_role
         conn.decoder.max_frame_size = self.options.max_frame_size
@@ -622,6 +638,13 @@ class Transport:
         if self._closed:
             return float("inf")
         now = self.clock()
+        if now < self._due:
+            # No timer is due (`_due` is never later than the earliest one, see `_expect`): only
+            # write what is queued.  The loop calls tick on every turn; the full pass over every
+            # connection and peer runs only when something is due.
+            self.flush()
+            self._send_admin_replies()
+            return self._due
         if self.bind_state is BindState.BINDING and now >= self._next_bind_at:
             self._try_bind(now)
         timeout = self.options.connection_timeout
@@ -642,13 +665,25 @@ class Transport:
                             logging.WARNING)
             elif now - conn.last_send >= self.options.keepalive_period and not conn.pending_out:
                 conn.queue_payload([PING], now)
+                self._unflushed[conn.serial] = conn
         for peer in self._wanted:
             if (self._dials(peer) and peer not in self._peers and peer not in self._dialing
                     and now >= self._next_attempt.get(peer, 0.0)):
                 self._dial(peer, now)
         self.flush()
         self._send_admin_replies()
-        return self.next_deadline()
+        self._due = self.next_deadline()
+        return self._due
+
+    @property
+    def due(self) -> float:
+        """When `tick` next has timer work: no later than `next_deadline()`, without its cost."""
+        return float("inf") if self._closed else self._due
+
+    def _expect(self, at: float) -> None:
+        """A change may have brought a timer forward to `at`: make the next tick look."""
+        if at < self._due:
+            self._due = at
 
     def next_deadline(self) -> float:
         now = self.clock()
@@ -674,6 +709,7 @@ class Transport:
         if conn.state is ConnState.CLOSED:
             return
         was_established = conn.state is ConnState.ESTABLISHED
+        self._expect(0.0)  # a redial or other timers may be due: let the next tick recompute
         self.poller.unregister(conn.sock)
         conn.close()
         self._conns.pop(conn.serial, None)

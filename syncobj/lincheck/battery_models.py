@@ -8,8 +8,9 @@ Where PySyncObj's behaviour is surprising, the model follows it and says so:
 
 * ``ReplQueue.full()`` / ``ReplPriorityQueue.full()`` are ``len == maxsize``, so with the default
   ``maxsize=0`` an *empty* queue reports full.
-* ``ReplList.pop()`` with no position pops the last item (PySyncObj passes ``None`` on to
-  ``list.pop``, which raises; syncobj's battery, like ``list``, pops the last item).
+* ``ReplList.pop()`` with no position pops the last item, as ``list.pop()`` does (PySyncObj
+  passes ``None`` on to ``list.pop``, which raises TypeError: a battery that copies that would
+  record ``("error", "TypeError")`` and fail the check).
 * ``ReplLockManager`` keeps a lock for ``autoUnlockTime`` after its holder last acquired or
   refreshed it: ``tryAcquire`` sees it expired when ``now - t > autoUnlockTime``, ``isAcquired``
   sees it held while ``now - t < autoUnlockTime``. ``now`` is carried in the operation input

@@ -11,6 +11,10 @@ How the search works (docs/linearizability.md has the long version):
   operations that ends with ``r`` ("place r right now" first). The search is depth first over
   responses, so a linearizable history usually walks one path, and memoized per response on
   ``(bitset, state)``, so nothing is expanded twice.
+* Which sequences to try first is a guess, and no guess suits every history: long sequences first
+  suit slow, heavily overlapping operations; short ones first suit histories with many lost
+  responses. A partition starts with the first; if it is not decided within a few dozen turns, a
+  search with the second joins it (sharing the memo of model steps) and the first to finish decides.
 * If no configuration gets past the response of ``r``, the history up to that response (every
   operation invoked by then) is the smallest prefix that is not linearizable, and is reported with
   one legal order for everything before it.
@@ -124,11 +128,13 @@ class _Outcome:
     witness: list[int] = attrs.Factory(list)
 
 
-_ORDER = "A"
 _SLICE = 2000
 _STEP_COST = 4
-"""A partition runs _SLICE units of work before the next partition gets its turn: a unit is one
+"""A search runs _SLICE units of work before the next one gets its turn: a unit is one
 configuration visited, a fresh model step counts _STEP_COST (measured: it costs about that much)."""
+
+_SECOND_ORDER_AFTER = 50
+"""Turns a partition's depth-first search may take before a breadth-first one joins it."""
 
 
 @attrs.frozen
@@ -200,70 +206,76 @@ def _plan(model: Model, ops: Sequence[Operation]) -> _Plan:
         else:
             (reads if read_only[r] else writes).remove(r)
             steps.append((r, tuple(reads), tuple(writes), len(maybes)))
-            heapq.heappush(free_slots, slot_of(bit[r]))
+            heapq.heappush(free_slots, bit[r].bit_length() - 1)
     return _Plan(bit, twins, read_only, steps, tuple(maybes))
 
 
-def slot_of(bit: int) -> int:
-    return bit.bit_length() - 1
+class _Steps:
+    """The model's transitions, each ``(operation, state)`` computed once and shared by searches.
+
+    States are interned to small ints; ``trans[j][s]`` is the state after operation j in state s,
+    or -1 when its output is impossible there (``advance`` computes a missing entry). ``meter``
+    counts work for the turn-taking.
+    """
+
+    def __init__(self, model: Model, ops: Sequence[Operation], read_only: list[bool]):
+        self.states: list[Any] = []
+        self.trans: list[dict[int, int]] = [{} for _ in ops]
+        self.meter = [0]
+        states, trans, meter = self.states, self.trans, self.meter
+        state_ids: dict[Any, int] = {}
+        inputs = [op.input for op in ops]
+        outputs = [op.output for op in ops]
+        step = model.step
+
+        def intern(state: Any, op: int | None) -> int:
+            try:
+                sid = state_ids.get(state)
+            except TypeError as exc:
+                where = None if op is None else ops[op]
+                raise ModelError(model, where, state, f"states must be hashable ({exc})") from None
+            if sid is None:
+                sid = len(states)
+                state_ids[state] = sid
+                states.append(state)
+            return sid
+
+        def advance(j: int, s: int) -> int:
+            """The state after operation j in state s, or -1 if its output is impossible there."""
+            meter[0] += _STEP_COST
+            state = states[s]
+            try:
+                ok, new_state = step(state, inputs[j], outputs[j])
+            except Exception as exc:
+                raise ModelError(model, ops[j], state, exc) from exc
+            t = intern(new_state, j) if ok else -1
+            if t >= 0 and t != s and read_only[j]:
+                raise ModelError(
+                    model, ops[j], state,
+                    f"read_only() promised this operation leaves the state alone, but it changed it to {new_state!r}",
+                )
+            trans[j][s] = t
+            return t
+
+        self.advance = advance
+        try:
+            initial = model.init()
+        except Exception as exc:
+            raise ModelError(model, None, None, f"init() raised {type(exc).__name__}: {exc}") from exc
+        self.initial = intern(initial, None)
 
 
-def _search(model: Model, ops: Sequence[Operation], trace: bool):
+def _search(plan: _Plan, stepper: _Steps, trace: bool, breadth_first: bool):
     """Search one partition, as a generator that yields every ``_SLICE`` units of work.
 
-    The caller interleaves partitions by resuming them in turn; the outcome is the generator's
-    return value. ``trace`` keeps a witness order for every configuration.
+    The caller interleaves searches by resuming them in turn; the outcome is the generator's
+    return value. ``trace`` keeps a witness order for every configuration. Within one response,
+    successors are generated depth first (long sequences early, good when operations are slow and
+    overlap a lot) or breadth first (few extra operations first, good when many responses were lost);
+    both are exact, only their speed differs.
     """
-    plan = _plan(model, ops)
-    n = len(ops)
-    inputs = [op.input for op in ops]
-    outputs = [op.output for op in ops]
-    bit, twins, read_only, steps, all_maybes = plan.bit, plan.twins, plan.read_only, plan.steps, plan.maybes
-
-    states: list[Any] = []
-    state_ids: dict[Any, int] = {}
-    step = model.step
-    # Work done since the last turn; a fresh model step costs more than a lookup, so it counts more.
-    meter = [0]
-
-    def intern(state: Any, op: int | None) -> int:
-        try:
-            sid = state_ids.get(state)
-        except TypeError as exc:
-            raise ModelError(model, None if op is None else ops[op], state, f"states must be hashable ({exc})") from None
-        if sid is None:
-            sid = len(states)
-            state_ids[state] = sid
-            states.append(state)
-        return sid
-
-    trans: list[dict[int, int]] = [{} for _ in range(n)]
-
-    def advance(j: int, s: int) -> int:
-        """The state after operation j in state s, or -1 if its output is impossible there."""
-        meter[0] += _STEP_COST
-        try:
-            ok, new_state = step(states[s], inputs[j], outputs[j])
-        except Exception as exc:
-            raise ModelError(model, ops[j], states[s], exc) from exc
-        if ok:
-            try:
-                t = state_ids.get(new_state)
-            except TypeError:
-                t = intern(new_state, j)  # raises the ModelError naming the unhashable state
-            if t is None:
-                t = len(states)
-                state_ids[new_state] = t
-                states.append(new_state)
-            if t != s and read_only[j]:
-                raise ModelError(
-                    model, ops[j], states[s], f"read_only() promised this operation leaves the state alone, but "
-                    f"it changed it to {new_state!r}"
-                )
-        else:
-            t = -1
-        trans[j][s] = t
-        return t
+    bit, twins, steps, all_maybes = plan.bit, plan.twins, plan.steps, plan.maybes
+    trans, advance, meter = stepper.trans, stepper.advance, stepper.meter
 
     def close(L: int, s: int, path: Any, reads: tuple[int, ...]) -> tuple[int, Any]:
         """Place every in-flight read-only operation that is legal in state s."""
@@ -278,16 +290,9 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
                         path = (j, path)
         return L, path
 
-    try:
-        initial = model.init()
-    except Exception as exc:
-        raise ModelError(model, None, None, f"init() raised {type(exc).__name__}: {exc}") from exc
-    s0 = intern(initial, None)
-    if not steps:
-        return _Outcome(True, 0)
-
     # seen[k]: configurations (placed-bitset, state) already expanded at step k. The search is depth
-    # first, so by the time a configuration is met again every continuation from it has failed.
+    # first over responses, so by the time a configuration is met again every continuation from it
+    # has failed.
     seen: list[set[tuple[int, int]]] = [set() for _ in steps]
 
     def successors(k: int, L: int, s: int, path: Any):
@@ -296,31 +301,23 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
         Lazy, and "place r right now" comes first, so a linearizable history rarely pays for more.
         """
         r, reads, writes, n_maybes = steps[k]
-        maybes = all_maybes[:n_maybes]
         br = bit[r]
         trans_r = trans[r]
         seen_k = seen[k]
-        # Breadth first within the step: successors that place fewer extra operations come first,
-        # and being lazy, a linearizable history rarely pays for the long sequences.
+        candidates = [(j, False) for j in writes] + [(j, True) for j in all_maybes[:n_maybes]]
         todo = collections.deque(((L, s, path),))
-        take = todo.popleft if _ORDER == "B" else todo.pop
-        if _ORDER == "C":
-            cands = [(j, False) for j in writes[::-1]] + [(j, True) for j in maybes[::-1]]
-        elif _ORDER == "D":
-            cands = [(j, True) for j in maybes[::-1]] + [(j, False) for j in writes[::-1]]
-        else:
-            cands = [(j, False) for j in writes] + [(j, True) for j in maybes]
+        take = todo.popleft if breadth_first else todo.pop
         while todo:
             meter[0] += 1
             if meter[0] >= _SLICE:
-                yield None  # a long expansion lets the other partitions have their turn
+                yield None  # a long expansion lets the other searches have their turn
             L, s, path = take()
             t = trans_r.get(s)
             if t is None:
                 t = advance(r, s)
             if t >= 0:
                 yield L, t, ((r, path) if trace else None)
-            for j, maybe in cands:
+            for j, maybe in candidates:
                 bj = bit[j]
                 if L & bj:
                     continue
@@ -329,7 +326,7 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
                 t = trans[j].get(s)
                 if t is None:
                     t = advance(j, s)
-                if t < 0 or (maybe and t == s):
+                if t < 0 or (maybe and t == s):  # an unrequired no-op can never help
                     continue
                 L2 = L | bj
                 path2 = (j, path) if trace else None
@@ -343,12 +340,14 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
                     seen_k.add(key)
                     todo.append((L2, t, path2))
 
+    if not steps:
+        return _Outcome(True, 0)
     n_steps = len(steps)
     deepest = -1
     deepest_states: set[int] = set()
     deepest_path: Any = None
     generators: list[Any] = []
-    child: tuple[int, int, Any] | None = (0, s0, None)
+    child: tuple[int, int, Any] | None = (0, stepper.initial, None)
     while True:
         if child is not None:
             # child is a configuration waiting for step k = len(generators)
@@ -387,7 +386,7 @@ def _search(model: Model, ops: Sequence[Operation], trace: bool):
         sum(len(x) for x in seen),
         fail_op=r,
         pending=sorted(reads + writes + all_maybes[:n_maybes] + (r,)),
-        frontier_states=[states[s] for s in sorted(deepest_states)],
+        frontier_states=[stepper.states[s] for s in sorted(deepest_states)],
         witness=_unwind(deepest_path),
     )
 
@@ -402,6 +401,34 @@ def _unwind(path: Any) -> list[int]:
         order.append(j)
     order.reverse()
     return order
+
+
+@attrs.define
+class _PartitionCheck:
+    """One partition under check: a depth-first search, later joined by a breadth-first one."""
+
+    index: int
+    plan: _Plan
+    stepper: _Steps
+    trace: bool
+    searches: list[Any]
+    turns: int = 0
+
+    def turn(self) -> _Outcome | None:
+        """Run one slice of each search; the outcome of the first to finish, else None."""
+        self.turns += 1
+        if self.turns == _SECOND_ORDER_AFTER and len(self.plan.steps) > 1:
+            self.searches.append(_search(self.plan, self.stepper, self.trace, breadth_first=True))
+        for search in self.searches:
+            self.stepper.meter[0] = 0
+            try:
+                next(search)
+            except StopIteration as done:
+                for other in self.searches:
+                    if other is not search:
+                        other.close()
+                return done.value
+        return None
 
 
 def check(model: Model, history: Sequence[Operation], timeout: float | None = None, explain: bool = True) -> Result:
@@ -435,30 +462,38 @@ def check(model: Model, history: Sequence[Operation], timeout: float | None = No
             raise ModelError(model, None, None, "partition() lost or duplicated operations")
     else:
         parts = [ops]
-    order = sorted(range(len(parts)), key=lambda i: (len(parts[i]), i))
-    running = collections.deque((index, _search(model, parts[index], explain)) for index in order)
+    running: collections.deque[_PartitionCheck] = collections.deque()
+    for index in sorted(range(len(parts)), key=lambda i: (len(parts[i]), i)):
+        plan = _plan(model, parts[index])
+        stepper = _Steps(model, parts[index], plan.read_only)
+        first = _search(plan, stepper, explain, breadth_first=False)
+        running.append(_PartitionCheck(index, plan, stepper, explain, [first]))
     explored = 0
     checked = 0
     while running:
         if deadline is not None and time.monotonic() >= deadline:
+            for partition in running:
+                for search in partition.searches:
+                    search.close()
             return Result(
                 Verdict.UNKNOWN, len(parts), checked, len(history), explored, time.monotonic() - started,
                 reason=f"timed out after {timeout}s with {len(running)} of {len(parts)} partition(s) undecided",
             )
-        index, search = running.popleft()
-        try:
-            next(search)
-        except StopIteration as done:
-            outcome: _Outcome = done.value
-            explored += outcome.configurations
-            checked += 1
-            if not outcome.ok:
-                failure = _failure(model, index, parts[index], outcome)
-                return Result(
-                    Verdict.ILLEGAL, len(parts), checked, len(history), explored, time.monotonic() - started, failure
-                )
+        partition = running.popleft()
+        outcome = partition.turn()
+        if outcome is None:
+            running.append(partition)
             continue
-        running.append((index, search))
+        explored += outcome.configurations
+        checked += 1
+        if not outcome.ok:
+            for other in running:
+                for search in other.searches:
+                    search.close()
+            failure = _failure(model, partition.index, parts[partition.index], outcome)
+            return Result(
+                Verdict.ILLEGAL, len(parts), checked, len(history), explored, time.monotonic() - started, failure
+            )
     return Result(Verdict.OK, len(parts), checked, len(history), explored, time.monotonic() - started)
 
 

@@ -131,14 +131,11 @@ class PendingCall:
 
     def _close(self, t: float) -> None:
         _check_time(t, f"completion of client {self.client_id!r}'s call")
-        if self._closed:
-            raise HistoryError(f"operation {self._id} of client {self.client_id!r} was already completed")
         if t < self.call_time:
             raise HistoryError(
                 f"operation {self._id} of client {self.client_id!r} completes at {t!r}, "
                 f"before its call at {self.call_time!r}"
             )
-        self._closed = True
 
     def __repr__(self) -> str:
         return f"PendingCall(id={self._id}, client={self.client_id!r}, input={self.input!r}, t={self.call_time!r})"
@@ -210,6 +207,9 @@ class HistoryRecorder:
 
     def _finish(self, call: PendingCall, op: Operation | None) -> None:
         with self._lock:
+            if call._closed:
+                raise HistoryError(f"operation {call._id} of client {call.client_id!r} was already completed")
+            call._closed = True
             if self._open.get(call.client_id) is call:
                 del self._open[call.client_id]
             if op is not None:
