@@ -13,7 +13,7 @@ from syncobj.io_sim.violation import Violation
 
 
 def test_one_seed_prints_what_was_injected_checked_and_the_verdict(capsys):
-    rc = cli.main(["--seed", "2", "--nodes", "3", "--duration", "3", "--faults", "none"])
+    rc = cli.main(["--workload", "kernel", "--seed", "2", "--nodes", "3", "--duration", "3", "--faults", "none"])
     out = capsys.readouterr().out
     assert rc == 0
     for part in ("sim: seed 2, 3 nodes", "injected:", "checked: 9 safety rules", "verdict: PASS", "trace: sha256"):
@@ -32,7 +32,7 @@ def test_a_violation_prints_the_reproducing_command_and_exits_1(capsys, monkeypa
                          repro=f"python -m sim --seed {seed} --nodes {kw['nodes']} --duration 3 --faults crash")
 
     monkeypatch.setattr(cli, "run", failing_run)
-    rc = cli.main(["--seed", "9", "--nodes", "3", "--duration", "3", "--faults", "crash"])
+    rc = cli.main(["--workload", "kernel", "--seed", "9", "--nodes", "3", "--duration", "3", "--faults", "crash"])
     out = capsys.readouterr().out
     assert rc == 1
     assert "verdict: FAIL" in out and "n2 and n1 are both leader of term 3" in out
@@ -53,7 +53,7 @@ def test_a_sweep_prints_progress_and_a_summary_table(capsys):
     (["--seeds", "9-2"], "end is before the start"),
     (["--seeds", "1-2", "--trace", "x.jsonl"], "--trace writes one run's trace"),
     (["--seed", "1", "--nodes", "0"], "must be > 0"),
-    ([], "one of the arguments --seed --seeds is required"),
+    ([], "one of the arguments --seed --seeds --replay is required"),
 ])
 def test_bad_arguments_exit_2_saying_what_is_wrong(argv, complaint, capsys):
     with pytest.raises(SystemExit) as info:

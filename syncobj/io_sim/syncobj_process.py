@@ -71,7 +71,11 @@ class SimDriver:
 
     def start(self, host: DriverHost) -> Restored | None:
         self.host = host
-        restored = self.storage.load()
+        try:
+            restored = self.storage.load()  # may rewrite a torn tail, which a full disk refuses
+        except OSError as exc:
+            self.env.trace("disk_error", error=str(exc))
+            raise SimCrash("disk write failed while loading storage") from exc
         if self.storage.dropped_tail_bytes:
             self.env.trace("torn_tail_dropped", bytes=self.storage.dropped_tail_bytes)
         return restored
