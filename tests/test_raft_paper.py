@@ -471,24 +471,34 @@ def test_an_unacknowledged_forward_to_a_replaced_leader_reports_leader_changed()
 
 
 @pytest.mark.parametrize("wait", [True, False])
-def test_a_forward_that_reaches_a_deposed_leader_is_not_leader_and_retried_or_failed(wait):
+def test_a_forward_to_a_node_that_never_led_the_term_is_not_leader_and_retried_or_failed(wait):
     net = Net(3, RaftConfig(commands_wait_leader=wait))
     net.elect("n1")
-    net.isolate("n1")
-    net.now += 1.0
-    net.elect("n2")  # n1 does not know it was deposed
-    n1, n3 = net["n1"].raft, net["n3"].raft
-    n1.receive(net.now, "n2", AppendEntries(n2_term := net["n2"].raft.term, 0, 0, (), 0))  # n1 learns the new term
-    net.drop_all()
-    # n3 still believes in n1 (as if n2's appends had not reached it yet) and forwards there.
-    n3.term, n3.leader = n1.term - 1, "n1"
-    fwd = n3.propose(net.now, b"late", 8)
+    n2, n3 = net["n2"].raft, net["n3"].raft
+    n3.leader = "n2"  # a wrong belief: n2 is a follower of this term and never led it
+    fwd = n3.propose(net.now, b"misdirected", 8)
     (send,) = [s for s in fwd.messages if isinstance(s.message, ForwardProposal)]
-    answer = n1.receive(net.now, "n3", send.message)
-    (reply,) = answer.messages
-    b = n3.receive(net.now, "n1", reply.message)
+    (reply,) = n2.receive(net.now, "n3", send.message).messages
+    b = n3.receive(net.now, "n2", reply.message)
     got = [e.reason for e in b.events if isinstance(e, ProposalResult)]
     assert got == ([] if wait else [FailReason.NOT_LEADER])  # definitely not appended: safe to retry
+
+
+def test_a_retransmitted_forward_reaching_a_deposed_leader_is_in_doubt_not_retried():
+    # The deposed leader may have appended it before stepping down; answering NOT_LEADER would
+    # let the follower send it again and apply it twice.
+    net = Net(3)
+    net.elect("n1")
+    net.propose("n3", b"once", 8)
+    fwd = [p for p in net.pending if isinstance(p[1].message, ForwardProposal)]
+    net.deliver_all()  # appended and committed
+    net.isolate("n1")
+    net.now += 1.0
+    net.elect("n2")
+    n1 = net["n1"].raft
+    n1.receive(net.now, "n2", AppendEntries(net["n2"].raft.term, 0, 0, (), 0))  # n1 learns it was deposed
+    (reply,) = n1.receive(net.now, "n3", fwd[0][1].message).messages  # a late duplicate of the forward
+    assert reply.message.reason == FailReason.LEADER_CHANGED
 
 
 def test_every_proposal_token_gets_exactly_one_result():

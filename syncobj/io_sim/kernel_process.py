@@ -86,7 +86,11 @@ class KernelProcess:
     def start(self, env: NodeEnv) -> None:
         self.env = env
         self.storage = SimStorage(env.disk)
-        restored = self.storage.load()
+        try:
+            restored = self.storage.load()  # may rewrite a torn tail, which a full disk refuses
+        except OSError as exc:
+            env.trace("disk_error", error=str(exc))
+            raise SimCrash("disk write failed while loading storage") from exc
         if self.storage.dropped_tail_bytes:
             env.trace("torn_tail_dropped", bytes=self.storage.dropped_tail_bytes)
         if restored.snapshot is not None:

@@ -506,7 +506,9 @@ class Raft:
         elif isinstance(msg, RequestVote):
             self._send(sender, RequestVoteResponse(self.term, False))
         elif isinstance(msg, ForwardProposal):
-            self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.NOT_LEADER)))
+            # We may have led that older term and appended this very proposal before a crash or
+            # a step-down, so "not appended" cannot be promised: the outcome is open.
+            self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.LEADER_CHANGED)))
         elif isinstance(msg, ReadIndexRequest):
             self._send(sender, ReadIndexResponse(self.term, msg.token, int(FailReason.NOT_LEADER)))
 
@@ -658,7 +660,12 @@ class Raft:
 
     def _step_any(self, now: float, sender: str, msg: Message) -> None:
         if isinstance(msg, ForwardProposal):
-            self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.NOT_LEADER)))
+            # NOT_LEADER promises "never appended", which holds only if we never led this term:
+            # a leader that stepped down (check-quorum, removal) may have appended it already, and
+            # a restarted node has forgotten; having voted for ourselves is the durable hint.
+            never_led = self.voted_for != self.id
+            reason = FailReason.NOT_LEADER if never_led else FailReason.LEADER_CHANGED
+            self._send(sender, ForwardResult(self.term, msg.token, int(reason)))
         elif isinstance(msg, ReadIndexRequest):
             self._send(sender, ReadIndexResponse(self.term, msg.token, int(FailReason.NOT_LEADER)))
         elif isinstance(msg, ForwardResult):
