@@ -14,7 +14,7 @@ from kernel_harness import Net, commands
 from syncobj.kernel import (AppendEntries, AppendEntriesResponse, ConfigError, Entry, EntryKind, FailReason,
                             InvalidMessage, LeaderChanged, MembershipChange, PreVote, ProposalResult, RaftConfig,
                             ReadIndexResult, RequestVote, RequestVoteResponse, Role, TransferResult)
-from syncobj.kernel.messages import ForwardProposal, PreVoteResponse, TimeoutNow
+from syncobj.kernel.messages import ForwardProposal, ForwardResult, PreVoteResponse, TimeoutNow
 
 
 def results(node) -> dict[int, FailReason]:
@@ -499,6 +499,23 @@ def test_a_retransmitted_forward_reaching_a_deposed_leader_is_in_doubt_not_retri
     n1.receive(net.now, "n2", AppendEntries(net["n2"].raft.term, 0, 0, (), 0))  # n1 learns it was deposed
     (reply,) = n1.receive(net.now, "n3", fwd[0][1].message).messages  # a late duplicate of the forward
     assert reply.message.reason == FailReason.LEADER_CHANGED
+
+
+def test_a_forward_in_doubt_is_not_resent_to_the_same_node_leading_a_new_term():
+    # Found by the simulator (seed 512): the old leader appended the forward, its answer was lost,
+    # and when the same node won the next term the follower re-sent it there: applied twice.
+    net = Net(3)
+    net.elect("n1")
+    net.propose("n3", b"once", 8)
+    while net.pending:  # appended by n1; its answer to n3 is lost
+        src, send = net.pending.pop(0)
+        if not isinstance(send.message, ForwardResult):
+            net.deliver_one(src, send)
+    n3 = net["n3"].raft
+    b = n3.receive(net.now, "n1", AppendEntries(n3.term + 1, 0, 0, (), 0))  # n1 leads a new term
+    assert [e.reason for e in b.events if isinstance(e, ProposalResult)] == [FailReason.LEADER_CHANGED]
+    net.now += 5.0
+    assert not [s for s in n3.tick(net.now).messages if isinstance(s.message, ForwardProposal)]
 
 
 def test_every_proposal_token_gets_exactly_one_result():

@@ -62,7 +62,7 @@ class RunResult:
 
 
 def repro_command(seed: int, nodes: int, duration: float, faults: str, rate: float | None = None) -> str:
-    cmd = f"python -m sim --seed {seed} --nodes {nodes} --duration {duration:g} --faults {faults}"
+    cmd = f"python -m sim --workload kernel --seed {seed} --nodes {nodes} --duration {duration:g} --faults {faults}"
     if rate is not None:
         cmd += f" --rate {rate:g}"
     return cmd

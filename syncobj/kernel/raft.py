@@ -388,6 +388,10 @@ class Raft:
         if term > self.term:
             self.term = term
             self.voted_for = None
+            if self.leader is not None and not was_leader:
+                # A leader is a (node, term) pair: the same node leading a new term has none of
+                # the old term's forwarding state, so what we forwarded to it is now in doubt.
+                self._set_leader(None)
         self._set_role(Role.FOLLOWER)
         if was_leader:
             self._step_down_cleanup(now)
