@@ -1,6 +1,7 @@
 """The `python -m sim` command line: thin on purpose; everything it runs lives in syncobj.io_sim.
 
     python -m sim --seed N [--nodes 5] [--duration 30] [--faults all|none|a,b,...] [--clients 8]
+                  [--reads readindex|log] [--membership]
                   [--trace FILE] [--html FILE]        one run of the battery workload (the default)
     python -m sim --workload kernel --seed N ...      bare Raft kernels with opaque proposals
     python -m sim --seeds A-B [--jobs J] ...          sweep seeds A..B (inclusive) on J processes
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mean virtual seconds a client waits between calls (batteries; default 0.2)")
     p.add_argument("--rate", type=_positive(float), default=20.0,
                    help="client proposals per virtual second (kernel)")
+    p.add_argument("--reads", choices=("readindex", "log"), default="readindex",
+                   help="batteries: checked reads through linearizableRead (readindex, the default) or "
+                        "through the log (log: a replicated read)")
+    p.add_argument("--membership", action="store_true",
+                   help="batteries: dynamicMembershipChange=True, and the swarm also removes and re-adds "
+                        "members (sometimes the leader), replaces the leader and transfers leadership")
     p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON lines); single seed only")
     p.add_argument("--html", metavar="FILE", help="write a timeline page of the run (batteries; single seed only)")
     p.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1, help="processes for --seeds")
@@ -97,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.seeds is not None and (args.trace or args.html):
         parser.error("--trace writes one run's trace (and --html one run's page): use them with --seed, not --seeds")
+    if args.workload == "kernel" and (args.membership or args.reads != "readindex"):
+        parser.error("--reads and --membership are options of the battery workload, not --workload kernel")
     if args.html and args.workload == "kernel":
         parser.error("--html draws the battery workload's clients: use it without --workload kernel")
     if args.duration is None:
@@ -111,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if result.ok else 1
         from syncobj.io_sim.battery_run import run_batteries
         r = run_batteries(args.seed, nodes=args.nodes, duration=args.duration, faults=args.faults,
-                          clients=args.clients, think=args.think, trace_path=args.trace, keep_trace=bool(args.html))
+                          clients=args.clients, think=args.think, trace_path=args.trace, keep_trace=bool(args.html),
+                          reads=args.reads, membership=args.membership)
         print_checked(r, sys.stdout, trace_path=args.trace)
         if args.html:
             write_timeline(r, args.html)
@@ -230,12 +240,14 @@ def write_timeline(r, path: str) -> None:
 
 def _run_checked_one(job: tuple) -> object:
     from syncobj.io_sim.battery_run import run_batteries
-    seed, nodes, duration, faults, clients, think = job
-    return run_batteries(seed, nodes=nodes, duration=duration, faults=faults, clients=clients, think=think)
+    seed, nodes, duration, faults, clients, think, reads, membership = job
+    return run_batteries(seed, nodes=nodes, duration=duration, faults=faults, clients=clients, think=think,
+                         reads=reads, membership=membership)
 
 
 def sweep_checked(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    jobs = [(s, args.nodes, args.duration, args.faults, args.clients, args.think) for s in seeds]
+    jobs = [(s, args.nodes, args.duration, args.faults, args.clients, args.think, args.reads, args.membership)
+            for s in seeds]
     t0 = time.perf_counter()
     results: list = []
     failing = 0
@@ -260,14 +272,17 @@ def sweep_checked(seeds: range, args: argparse.Namespace, out: TextIO, err: Text
     results.sort(key=lambda r: r.seed)
     ops = sum(r.ops_checked for r in results)
     stale = sum(r.stale_reads for r in results)
-    faults = sum(v for r in results for k, v in r.injected.items() if not k.startswith("msg_"))
+    faults = sum(v for r in results for k, v in r.injected.items() if not k.startswith(("msg_", "member_")))
     msgs = sum(v for r in results for k, v in r.injected.items() if k.startswith("msg_"))
+    dups = sum(r.injected.get("msg_duplicated", 0) for r in results)
+    retries = sum(r.ops.get("client_retries", 0) + r.ops.get("session_retries", 0) for r in results)
+    changes = sum(r.injected.get(f"member_{k}_ok", 0) for r in results for k in ("add", "remove", "transfer"))
     violations = sum(len(r.violations) for r in results)
     undecided = sum(1 for r in results for v in r.checked.values() if v.startswith("unknown"))
-    header = ("runs", "ops checked", "stale reads", "faults injected", "msgs faulted", "violations", "undecided",
-              "seeds/s", "wall")
-    row = (str(len(results)), str(ops), str(stale), str(faults), str(msgs), str(violations), str(undecided),
-           f"{len(results) / wall:.2f}" if wall > 0 else "-", f"{wall:.1f}s")
+    header = ("runs", "ops checked", "stale reads", "faults injected", "msgs faulted", "dup msgs", "retries",
+              "member changes", "violations", "undecided", "seeds/s", "wall")
+    row = (str(len(results)), str(ops), str(stale), str(faults), str(msgs), str(dups), str(retries), str(changes),
+           str(violations), str(undecided), f"{len(results) / wall:.2f}" if wall > 0 else "-", f"{wall:.1f}s")
     widths = [max(len(h), len(v)) for h, v in zip(header, row)]
     out.write("  ".join(h.rjust(n) for h, n in zip(header, widths)) + "\n")
     out.write("  ".join(v.rjust(n) for v, n in zip(row, widths)) + "\n")
@@ -301,7 +316,8 @@ def replay(path: str, out: TextIO, parser: argparse.ArgumentParser) -> int:
     if workload == "batteries":
         r = run_batteries(rec["seed"], nodes=rec["nodes"], duration=rec["duration"], faults=faults,
                           clients=rec["clients"], think=rec["think"], op_timeout=rec["op_timeout"],
-                          liveness_bound=rec["liveness_bound"], minority=rec["minority"])
+                          liveness_bound=rec["liveness_bound"], minority=rec["minority"],
+                          reads=rec.get("reads", "log"), membership=bool(rec.get("membership", False)))
         print_checked(r, out)
         ok = r.ok
     elif workload == "kernel":

@@ -31,13 +31,15 @@ import attrs
 from ..config import SyncObjConf
 from ..lincheck import Verdict, check
 from .cluster import SimCluster, default_conf
-from .faults import Fault, FaultInjector, FaultMix, parse_groups, swarm_mix, swarm_schedule
+from .faults import (MEMBERSHIP_KINDS, Fault, FaultInjector, FaultMix, membership_schedule, parse_groups,
+                     swarm_mix, swarm_schedule)
 from .history import ClientHistories
 from .invariants import RaftChecker
 from .violation import InvariantViolation, ProcessFailure, Violation
 from .workloads.batteries import battery_objects, battery_targets
 from .workloads.clients import Clients
-from .workloads.spec import LogReader, Target
+from .workloads.membership import MembershipChanges
+from .workloads.spec import READ_MODES, LogReader, Target
 
 
 @attrs.frozen
@@ -101,17 +103,25 @@ class CheckedRunResult:
 
 
 def repro_command(seed: int, nodes: int, duration: float, faults: str, clients: int, think: float,
-                  workload: str = "batteries") -> str:
+                  workload: str = "batteries", reads: str = "readindex", membership: bool = False) -> str:
     return (f"python -m sim --workload {workload} --seed {seed} --nodes {nodes} --duration {duration:g} "
-            f"--faults {faults} --clients {clients} --think {think:g}")
+            f"--faults {faults} --clients {clients} --think {think:g} --reads {reads}"
+            + (" --membership" if membership else ""))
 
 
 def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: float = 30.0,
                 faults: str | Sequence[str] | Sequence[Fault] | None = "all", clients: int = 8,
                 think: float = 0.2, op_timeout: float = 5.0, liveness_bound: float = 30.0,
                 check_timeout: float = 20.0, trace_path: str | None = None, keep_trace: bool = False,
-                minority: bool = True) -> CheckedRunResult:
-    """Run one seed; see the module docstring.  `faults`: a group spec or an explicit schedule."""
+                minority: bool = True, reads: str = "readindex", membership: bool = False) -> CheckedRunResult:
+    """Run one seed; see the module docstring.  `faults`: a group spec or an explicit schedule.
+
+    `reads`: how checked reads are made linearizable, "readindex" (`linearizableRead`) or "log"
+    (a replicated read).  `membership`: nodes run with `dynamicMembershipChange=True` and the
+    swarm also draws membership faults (`workloads.membership`); an explicit schedule may hold
+    them only with `membership=True`."""
+    if reads not in READ_MODES:
+        raise ValueError(f"reads must be one of {', '.join(READ_MODES)}, not {reads!r}")
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise ValueError(f"nodes must be a positive integer, not {nodes!r}")
     if not duration >= 0:
@@ -119,6 +129,8 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
     wall0, cpu0 = time.perf_counter(), time.process_time()
     checker = RaftChecker()
     conf = spec.conf() if spec.conf is not None else default_conf()
+    if membership:
+        conf.dynamicMembershipChange = True
     if spec.consumers is not None:
         cluster = SimCluster(consumers=spec.consumers, nodes=nodes, seed=seed, conf=conf, monitor=checker)
     else:
@@ -139,7 +151,11 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
         plan_rng = world.rng_for("fault-plan")
         mix = swarm_mix(plan_rng, groups)
         schedule = swarm_schedule(mix, plan_rng, node_ids, duration)
-    injector = FaultInjector(world, schedule, mix)
+        if membership:  # its own stream: without membership a seed draws what it always did
+            schedule = sorted(schedule + membership_schedule(world.rng_for("membership-plan"), node_ids, duration),
+                              key=lambda f: f.at)
+    changes = MembershipChanges(world, cluster, node_ids) if membership else None
+    injector = FaultInjector(world, schedule, mix, membership=changes)
     targets = spec.targets()
     histories = ClientHistories(world, [t.name for t in targets])
 
@@ -153,11 +169,11 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
         raise TypeError(f"{name}: a 'read' call needs a LogReader among the node's consumers")
 
     crowd = Clients(world, targets, locate, reader, histories, world.rng_for("workload"), clients=clients,
-                    think=think, op_timeout=op_timeout)
-    _RoleTracer(world)
+                    think=think, op_timeout=op_timeout, reads=reads)
+    tracer = _RoleTracer(world)
     world.record("run", None, workload=spec.name, seed=seed, nodes=nodes, duration=duration, faults=fspec,
                  clients=clients, think=think, op_timeout=op_timeout, liveness_bound=liveness_bound,
-                 minority=minority, mix=mix.describe(),
+                 minority=minority, mix=mix.describe(), reads=reads, membership=membership,
                  schedule=[[f.at, f.kind, _jsonable(f.params)] for f in schedule] if explicit else None)
 
     violations: list[Violation] = []
@@ -169,6 +185,12 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
         injector.stop()
         crowd.stop()
         live_rng = world.rng_for("liveness")
+        if changes is not None:  # every node a voter again before a minority is taken out
+            t_restore = world.now
+            if not changes.restore(liveness_bound):
+                raise _Unsettled(f"{liveness_bound:g}s after faults ended, the removed nodes {changes.removed()} "
+                                 f"were not all voters again (leader {cluster.leader()})")
+            world.record("membership_restored", None, after=world.now - t_restore)
         out: list[str] = []
         if minority and nodes >= 3:
             k = live_rng.randint(0, (nodes - 1) // 2)
@@ -201,6 +223,8 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
                 f"{cluster.leader()}, {len(left)} calls unanswered"
                 + (f" (first: {left[0].client} {left[0].input!r} on {left[0].node} since t={left[0].invoked:.3f})"
                    if left else "") + (f", probes unanswered on {waiting}" if waiting else "")))
+    except _Unsettled as exc:
+        violations.append(Violation("liveness", world.now, None, str(exc)))
     except InvariantViolation as exc:
         violations.append(exc.violation)
     except ProcessFailure as exc:
@@ -237,10 +261,14 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
     for k in ("dropped", "duplicated", "reordered", "cut"):
         if net[k]:
             injected["msg_" + k] = net[k]
+    if changes is not None:
+        for k, v in sorted(changes.counts.items()):
+            injected["member_" + k] = v
     ops = dict(histories.counts)
     ops["stale_reads"] = len(histories.stale_reads)
-    repro = repro_command(seed, nodes, duration, fspec, clients, think, spec.name) if not explicit else (
-        f"seed {seed}, schedule {[str(f) for f in schedule]}")
+    ops["session_retries"] = tracer.retried_total()
+    repro = repro_command(seed, nodes, duration, fspec, clients, think, spec.name, reads, membership) \
+        if not explicit else f"seed {seed}, reads {reads}, membership {membership}, schedule {[str(f) for f in schedule]}"
     return CheckedRunResult(
         seed=seed, nodes=nodes, duration=duration, faults=fspec, mix=mix.describe(),
         verdict="FAIL" if violations else "PASS", violations=tuple(violations), injected=injected, ops=ops,
@@ -256,19 +284,38 @@ def run_batteries(seed: int, **kwargs: Any) -> CheckedRunResult:
     return run_checked(battery_spec(), seed, **kwargs)
 
 
+class _Unsettled(Exception):
+    """The liveness phase could not even start (the removed members did not all come back)."""
+
+
 class _RoleTracer:
-    """Adds `role` records (role and term per node) to the trace when they change, for the timeline."""
+    """Adds `role` records (role and term per node) to the trace when they change, for the timeline;
+    also sums the host's session retries (proposals made again after an unknown outcome) over every
+    incarnation of every node, for the summary."""
 
     def __init__(self, world: Any) -> None:
         self.world = world
         self.seen: dict[str, tuple[int, str]] = {}
+        self.retried: dict[str, int] = {}  # node -> its live incarnation's count, as last seen
+        self.retried_dead = 0
         world.after_event.append(self.after_event)
-        world.on_crash.append(lambda n: self.seen.pop(n, None))
+        world.on_crash.append(self._crashed)
+
+    def _crashed(self, node: str) -> None:
+        self.seen.pop(node, None)
+        self.retried_dead += self.retried.pop(node, 0)
+
+    def retried_total(self) -> int:
+        return self.retried_dead + sum(self.retried.values())
 
     def after_event(self, node: str) -> None:
-        raft = getattr(self.world.process(node), "raft", None)
+        proc = self.world.process(node)
+        raft = getattr(proc, "raft", None)
         if raft is None:
             return
+        obj = getattr(proc, "syncobj", None)
+        if obj is not None:
+            self.retried[node] = obj._syncobj_core().retried
         try:
             view = (raft.term, raft.role.name)
         except AttributeError:

@@ -46,7 +46,14 @@ FAULT_KINDS: dict[str, str] = {
     "arm_crash_point": "(node, point)",
     "slow_fsync": "(node, delay, duration)",
     "disk_full": "(node, duration)",
+    "remove_member": "(node,) a node id, or 'leader'",
+    "add_member": "(node,) a node id, or '' for the first node that is not a member",
+    "replace_leader": "()",
+    "transfer_leader": "(node,) a node id, or '' for the most caught-up voter",
 }
+
+#: Membership faults (`--membership`): run by a handler given to `FaultInjector(membership=...)`.
+MEMBERSHIP_KINDS = ("remove_member", "add_member", "replace_leader", "transfer_leader")
 
 CRASH_POINTS = ("before_sync", "after_persist", "after_send")
 
@@ -155,6 +162,29 @@ def swarm_schedule(mix: FaultMix, rng: random.Random, nodes: Sequence[str], dura
     return out
 
 
+def membership_schedule(rng: random.Random, nodes: Sequence[str], duration: float) -> list[Fault]:
+    """Membership faults for one run: removals (of a random node or of the leader) each followed
+    by an add-back, leader replacements and leader transfers.  Drawn from their own stream, so a
+    run without membership faults draws exactly what it did before they existed."""
+    out: list[Fault] = []
+    nodes = list(nodes)
+    interval = rng.choice((1.5, 4.0, 8.0))
+    t = rng.expovariate(1.0 / interval)
+    while t < duration:
+        r = rng.random()
+        node = nodes[rng.randrange(len(nodes))]
+        if r < 0.3:
+            out += [Fault(t, "remove_member", (node,)), Fault(t + rng.uniform(1.0, 8.0), "add_member", (node,))]
+        elif r < 0.5:
+            out += [Fault(t, "remove_member", ("leader",)), Fault(t + rng.uniform(1.0, 8.0), "add_member", ("",))]
+        elif r < 0.7:
+            out.append(Fault(t, "replace_leader", ()))
+        else:
+            out.append(Fault(t, "transfer_leader", (node if rng.random() < 0.6 else "",)))
+        t += rng.expovariate(1.0 / interval)
+    return [f for f in out if f.at < duration]
+
+
 def _partition(rng: random.Random, t: float, nodes: list[str], length: float) -> list[Fault]:
     shape = net.SHAPES[rng.randrange(len(net.SHAPES))]
     if shape == "isolate_leader":
@@ -187,6 +217,10 @@ def validate_schedule(schedule: Sequence[Fault], nodes: Sequence[str]) -> None:
             named = list(f.params[:2])
         if f.kind == "partition":
             named = [n for g in f.params for n in g]
+        if f.kind in MEMBERSHIP_KINDS:
+            if len(f.params) != (0 if f.kind == "replace_leader" else 1):
+                raise ValueError(f"schedule item {i} ({f}): parameters must be {FAULT_KINDS[f.kind]}")
+            named = [n for n in f.params if n not in ("", "leader")]
         for n in named:
             if n not in known:
                 raise ValueError(f"schedule item {i} ({f}): unknown node {n!r}; nodes are {sorted(known)}")
@@ -209,8 +243,13 @@ class FaultInjector:
     """Runs a schedule (and the mix's run-time faults) against a world."""
 
     def __init__(self, world: Any, schedule: Sequence[Fault], mix: FaultMix,
-                 leader_probe: Callable[[Any], str | None] = kernel_leader) -> None:
+                 leader_probe: Callable[[Any], str | None] = kernel_leader, membership: Any = None) -> None:
         validate_schedule(schedule, world.node_ids)
+        if membership is None and any(f.kind in MEMBERSHIP_KINDS for f in schedule):
+            first = next(f for f in schedule if f.kind in MEMBERSHIP_KINDS)
+            raise ValueError(f"schedule has a membership fault ({first}) but the run has no membership handler "
+                             "(battery runs: membership=True / --membership)")
+        self.membership = membership
         self.world = world
         self.mix = mix
         self.schedule = list(schedule)
@@ -279,6 +318,9 @@ class FaultInjector:
             disk.full = True
             w.schedule(w.now + p[1], lambda d=disk: setattr(d, "full", False))
             self._count("disk_full")
+        elif kind in MEMBERSHIP_KINDS:
+            if self.membership.run(kind, p):
+                self._count(kind)
 
     def _crashed(self, node: str) -> None:
         if not self.active:

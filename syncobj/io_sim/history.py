@@ -85,7 +85,8 @@ class ClientHistories:
         self.world = world
         self.recorders: dict[str, HistoryRecorder] = {t: HistoryRecorder() for t in targets}
         self.stale_reads: list[tuple[float, str, str, Any]] = []  # (time, node, what, value)
-        self.counts: dict[str, int] = {"invoked": 0, "ok": 0, "fail": 0, "info": 0, "late": 0, "unavailable": 0}
+        self.counts: dict[str, int] = {"invoked": 0, "ok": 0, "fail": 0, "info": 0, "late": 0, "unavailable": 0,
+                                       "client_retries": 0}
         self.reasons: dict[str, int] = {}
         self._next = 0
         self.trace_ids: dict[str, list[int]] = {t: [] for t in targets}  # recorder op id -> trace op id

@@ -5,7 +5,8 @@ Choices that keep the check exact and affordable:
 - values written are unique (a run-wide sequence), so a read pins down the state;
 - keys, set elements and lock ids come from small pools, so partitions (per key,
   per element, per lock) see real contention;
-- reads the history claims go through the log (`LogReader`); each battery also
+- reads the history claims are linearizable reads through `LogReader` (ReadIndex
+  barrier or log entry, `spec.READ_MODES`); each battery also
   gets some local reads, recorded as stale reads and never checked;
 - the lock manager runs with an `autoUnlockTime` far beyond any run, so no lock
   expires and the log time (which a client cannot see) plays no part: the

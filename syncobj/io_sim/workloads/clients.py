@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ...errors import SyncObjException
 from ..history import ClientHistories, OpenCall, Outcome, classify
-from .spec import Call, Target
+from .spec import READ_MODES, Call, Target
 
 #: locate(target_name, node_id, process) -> the object to call on that node
 Locator = Callable[[str, str, Any], Any]
@@ -38,11 +38,15 @@ class Clients:
 
     def __init__(self, world: Any, targets: list[Target], locate: Locator, reader: Locator | None,
                  histories: ClientHistories, rng: random.Random, *, clients: int = 8, think: float = 0.2,
-                 op_timeout: float = 5.0, retries: int = 2, nodes: list[str] | None = None) -> None:
+                 op_timeout: float = 5.0, retries: int = 2, nodes: list[str] | None = None,
+                 reads: str = "readindex") -> None:
         if clients < 1:
             raise ValueError(f"need at least one client, not {clients!r}")
         if not think > 0 or not op_timeout > 0:
             raise ValueError(f"think ({think!r}) and op_timeout ({op_timeout!r}) must be > 0 seconds")
+        if reads not in READ_MODES:
+            raise ValueError(f"reads must be one of {', '.join(READ_MODES)}, not {reads!r}")
+        self.reads = reads
         self.world = world
         self.targets = targets
         self.weights = [t.weight for t in targets]
@@ -142,7 +146,11 @@ class Clients:
         if call.via == "read":
             if self.reader is None:
                 raise TypeError(f"{target.name}: a 'read' call needs a LogReader among the node's consumers")
-            self.reader(target.name, c.node, process).read(target.name, call.method, call.args, callback=done)
+            reader = self.reader(target.name, c.node, process)
+            if self.reads == "readindex":
+                reader.barrier_read(target.name, call.method, call.args, done)
+            else:
+                reader.read(target.name, call.method, call.args, callback=done)
         else:
             obj = self.locate(target.name, c.node, process)
             getattr(obj, call.method)(*call.args, callback=done)
@@ -156,6 +164,7 @@ class Clients:
         probe = c.name.startswith("probe-")
         if out.kind == "fail" and not probe and self.active and c.attempts < self.retries:
             c.attempts += 1  # the same call again, on the same node (its input may name the node)
+            self.h.counts["client_retries"] += 1
             self.world.schedule(self.world.now + self.rng.uniform(0.05, 0.3), lambda: self._next(c, call))
         elif probe and out.kind != "ok":
             self.world.schedule(self.world.now + 0.2, lambda: self._next(c, None))

@@ -6,9 +6,11 @@ client makes on `node`.  A `Call` says *how* it reaches the object:
 
 - ``"write"``: a replicated method (or a method that takes ``callback=``, like
   ``ReplLockManager.tryAcquire``), called with a callback;
-- ``"read"``: a local getter, but run *through the log* by `LogReader` (a
-  replicated method that calls the getter while the entry is applied), so the
-  read is linearizable and goes in the checked history;
+- ``"read"``: a local getter made linearizable, and so put in the checked
+  history, in one of two ways (`READ_MODES`): ``"readindex"`` runs it under
+  `linearizableRead` (a ReadIndex barrier, no log entry); ``"log"`` runs it
+  *through the log* by `LogReader.read` (a replicated method that calls the
+  getter while the entry is applied);
 - ``"local"``: a plain method called on the node and answered at once, and
   still claimed linearizable: what a user's own "fast read" does; the checker
   decides whether the claim holds;
@@ -27,6 +29,9 @@ from ... import SyncObjConsumer, replicated
 from ...lincheck import Model
 
 VIAS = ("write", "read", "local", "stale")
+
+#: How a "read" call is made linearizable: a ReadIndex barrier (the default), or a log entry.
+READ_MODES = ("readindex", "log")
 
 
 @attrs.frozen(slots=True)
@@ -87,3 +92,12 @@ class LogReader(SyncObjConsumer):
         if obj is None:
             raise KeyError(f"LogReader has no object {name!r}; it has {sorted(self._objects)}")
         return freeze(getattr(obj, method)(*args))
+
+    def barrier_read(self, name: str, method: str, args: tuple, callback: Callable[[Any, Any], None]) -> None:
+        """The same read through `linearizableRead` (ReadIndex): the getter runs in this node's loop
+        once it has applied everything committed when the leader confirmed it still led, so no
+        log entry is written and the result is still linearizable."""
+        obj = self._objects.get(name)
+        if obj is None:
+            raise KeyError(f"LogReader has no object {name!r}; it has {sorted(self._objects)}")
+        self.linearizableRead(lambda: freeze(getattr(obj, method)(*args)), callback=callback, sync=False)
