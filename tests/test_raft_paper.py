@@ -610,6 +610,25 @@ def test_a_partitioned_old_leader_cannot_serve_a_read_index():
     assert not [e for e in net["n1"].events if isinstance(e, ReadIndexResult)]
 
 
+def test_a_read_turned_back_during_a_failed_transfer_is_asked_again():
+    # Found by the simulator (membership sweep, seed 71): the leader refused a follower's ReadIndex while
+    # handing over, the hand-over failed, the leader stayed — and the read waited forever.
+    net = Net(3)
+    net.elect("n1")
+    n1 = net["n1"].raft
+    net.take("n1", n1.transfer_leadership(net.now, "n3", 1))
+    net.drop_all()  # the target never hears about it: the transfer will time out
+    net.take("n2", net["n2"].raft.read_index(net.now, 9))
+    net.deliver_all()  # n1 answers NOT_LEADER while transferring
+    assert not [e for e in net["n2"].events if isinstance(e, ReadIndexResult)]
+    for _ in range(30):
+        net.heartbeat("n1")
+        net.tick("n2")
+        net.deliver_all()
+    assert n1.role is Role.LEADER
+    assert [e.reason for e in net["n2"].events if isinstance(e, ReadIndexResult)] == [FailReason.SUCCESS]
+
+
 def test_leadership_transfer_hands_over_to_an_up_to_date_target():
     net = Net(3)
     net.elect("n1")

@@ -679,7 +679,10 @@ class Raft:
             if entry is not None:
                 reason = FailReason(msg.reason) if msg.reason in FailReason._value2member_map_ else FailReason.NOT_LEADER
                 if reason is FailReason.NOT_LEADER and self.config.commands_wait_leader:
-                    self._waiting_reads.append(msg.token)  # safe to ask again: a read changes nothing
+                    # Safe to ask again (a read changes nothing): of the next leader, or of the same
+                    # one after a pause — it may have been handing leadership over (sim seed 71).
+                    self._waiting_reads.append(msg.token)
+                    self._retry_waiting_at = min(self._retry_waiting_at, now + self.config.forward_retry_period)
                 else:
                     self._emit(ReadIndexResult(msg.token, reason, msg.index))
         # Responses meant for a leader or candidate we no longer are: nothing to do.
