@@ -199,7 +199,12 @@ def main() -> None:
     parser.add_argument("--peers", required=True)
     parser.add_argument("--no-batch", action="store_true", help="appendEntriesUseBatch=False")
     parser.add_argument("--profile", help="write a cProfile of all threads here on quit")
+    parser.add_argument("--log-level", default="WARNING", help="logging level of the libraries (to stderr)")
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     dump = _install_profiler(args.profile) if args.profile else None
     node = Node(args)
     out = sys.stdout

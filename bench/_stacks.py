@@ -6,7 +6,8 @@
 innermost frame (its "self" time): which of kernel, host, encoding, framing, transport, the
 loop or the benchmark's own code was running.  C functions (msgpack, socket calls) do not show
 as frames, so their time lands on the Python function that called them; that is why `packb`
-and `send` appear under msgpack/__init__ and connection.write.
+and `send` appear under msgpack/__init__ and connection.write.  A second layer view charges
+msgpack's own wrappers to the layer that called them (host encoding, kernel messages, framing).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args(argv)
     by_layer: collections.Counter[str] = collections.Counter()
+    by_caller_layer: collections.Counter[str] = collections.Counter()
     by_func: collections.Counter[str] = collections.Counter()
     by_thread: collections.Counter[str] = collections.Counter()
     total = 0
@@ -74,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                 file, func = (m.group("file"), m.group("func")) if m else (leaf, leaf)
                 total += count
                 by_layer[layer_of(file)] += count
+                layer = "msgpack"
+                for frame in reversed(frames[1:]):
+                    fm = _FRAME.match(frame)
+                    layer = layer_of(fm.group("file") if fm else frame)
+                    if layer != "msgpack":
+                        break
+                by_caller_layer[layer] += count
                 by_func[f"{func} ({file.rsplit('/', 1)[-1]})"] += count
                 by_thread[thread or "?"] += count
     if not total:
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     show("by thread", by_thread, 10)
     show("by layer of the innermost frame", by_layer, 20)
+    show("by layer, msgpack charged to its caller", by_caller_layer, 20)
     show("by innermost function", by_func, args.top)
     return 0
 

@@ -22,6 +22,7 @@ the machine is shared and noisy.  Timings live here, never in tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -91,8 +92,9 @@ def free_ports(n: int) -> list[int]:
 
 class NodeProcess:
     def __init__(self, python: str, lib: str, addr: str, peers: list[str], no_batch: bool, log_path: str,
-                 profile: str | None) -> None:
-        cmd = [python, "-u", NODE_SCRIPT, "--lib", lib, "--self", addr, "--peers", ",".join(peers)]
+                 profile: str | None, log_level: str = "WARNING") -> None:
+        cmd = [python, "-u", NODE_SCRIPT, "--lib", lib, "--self", addr, "--peers", ",".join(peers),
+               "--log-level", log_level]
         if no_batch:
             cmd.append("--no-batch")
         if profile:
@@ -149,7 +151,7 @@ class Cluster:
     """N node processes of one library; used as a context manager so nothing outlives a run."""
 
     def __init__(self, python: str, lib: str, n: int, workdir: str, *, no_batch: bool = False,
-                 profile_dir: str | None = None) -> None:
+                 profile_dir: str | None = None, log_level: str = "WARNING") -> None:
         ports = free_ports(n)
         addrs = [f"127.0.0.1:{p}" for p in ports]
         self.lib = lib
@@ -160,7 +162,8 @@ class Cluster:
                 prof = (os.path.join(profile_dir, f"{tag}-{a.rsplit(':', 1)[1]}.prof")
                         if profile_dir and lib == "syncobj" else None)
                 self.nodes.append(NodeProcess(python, lib, a, [p for p in addrs if p != a], no_batch,
-                                              os.path.join(workdir, f"{tag}-{a.rsplit(':', 1)[1]}.log"), prof))
+                                              os.path.join(workdir, f"{tag}-{a.rsplit(':', 1)[1]}.log"), prof,
+                                              log_level))
             for node in self.nodes:
                 node.expect(30)
         except BaseException:
@@ -181,18 +184,21 @@ class Cluster:
         return [n.request("status", 10) for n in self.nodes]
 
     def wait_leader(self, timeout: float = 30.0) -> NodeProcess:
-        """The leader's process, once every node names it and it is ready."""
+        """The leader's process, once it leads, is ready and a majority names it.
+
+        A majority rather than every node: a follower that fell far behind under load may
+        still be catching up (or campaigning in vain) while the cluster serves calls."""
         end = time.monotonic() + timeout
+        sts: list[dict[str, Any]] = []
         while time.monotonic() < end:
             sts = self.statuses()
-            leaders = {s["leader"] for s in sts}
-            if len(leaders) == 1 and None not in leaders and all(s["ready"] for s in sts):
-                leader = leaders.pop()
-                for node, s in zip(self.nodes, sts):
-                    if node.addr == leader and s["state"] == 2:
-                        return node
+            named = [s["leader"] for s in sts if s["leader"]]
+            for node, s in zip(self.nodes, sts):
+                if (node.addr in named and named.count(node.addr) > len(self.nodes) // 2 and s["state"] == 2
+                        and s["ready"]):
+                    return node
             time.sleep(0.1)
-        raise TimeoutError(f"{self.lib}: no stable leader within {timeout:.0f}s: {self.statuses()}")
+        raise TimeoutError(f"{self.lib}: no leader named by a majority within {timeout:.0f}s: {sts}")
 
     def cpu(self) -> list[float]:
         """CPU seconds each node process has used so far (all its threads)."""
@@ -209,8 +215,15 @@ class Cluster:
         return lead / calls * 1e6, (sum(rest) / len(rest) if rest else 0.0) / calls * 1e6
 
     def leader_changes(self) -> int:
-        """How often any node became leader, not counting the first election."""
-        return max(0, sum(s["became_leader"] for s in self.statuses()) - 1)
+        """How often any node became leader, not counting the first election (nodes that no
+        longer answer are left out)."""
+        total = 0
+        for node in self.nodes:
+            try:
+                total += node.request("status", 10)["became_leader"]
+            except (TimeoutError, RuntimeError, OSError):
+                pass
+        return max(0, total - 1)
 
 
 # -- the workload ------------------------------------------------------------------------------
@@ -230,6 +243,7 @@ class Results:
         self.errors: dict[tuple[str, int], dict[str, int]] = {}
         self.leader_changes: dict[tuple[str, int], int] = {}
         self.pending: dict[tuple[str, int], int] = {}
+        self.failures: list[str] = []
         self.raw: list[dict[str, Any]] = []
 
     def add(self, key: tuple, value: float) -> None:
@@ -246,56 +260,72 @@ class Results:
 
 
 def run_lib(python: str, lib: str, n: int, args: argparse.Namespace, res: Results, workdir: str) -> None:
+    """Every phase of one library on one cluster size: the default-conf latency then throughput on
+    one cluster, the appendEntriesUseBatch=False latency on a second one.  A phase that fails
+    (no leader, a node that stops answering) is reported and ends that cluster's run; what was
+    measured before it is kept."""
     say = (lambda *a: print(*a, flush=True)) if not args.silent else (lambda *a: None)
-    with Cluster(python, lib, n, workdir, profile_dir=args.profile) as cluster:
-        leader = cluster.wait_leader()
-        for size in args.sizes if args.only != "latency" else ():
-            for window in args.windows:
-                spies = [_start_py_spy(args, node, f"{lib}-{n}n-{size}B-w{window}-"
-                                              f"{'leader' if node is leader else 'follower' + str(i)}")
-                         for i, node in enumerate(cluster.nodes)] if args.py_spy else []
-                cpu0 = cluster.cpu()
-                r = leader.request("load", args.warmup + args.duration + args.drain + 30, window=window, size=size,
-                                   warmup=args.warmup, duration=args.duration, drain=args.drain)
-                r["cpu_us"] = cluster.cpu_per_call(cpu0, leader, r["completed"])
-                for spy in spies:
-                    spy.wait(30)
-                res.add(("tput", lib, n, size, window), r["rate"])
-                res.add_errors(lib, n, r["reasons"])
-                res.pending[(lib, n)] = res.pending.get((lib, n), 0) + r["pending"]
-                res.raw.append({"lib": lib, "nodes": n, "size": size, "window": window, **r})
-                say(f"  {LABEL[lib]:9} {n} nodes {size:>5} B window {window:>6}: {r['rate']:>9.0f} calls/s"
-                    f"  failed {sum(r['reasons'].values())} {r['reasons'] or ''}"
-                    f"{'  pending ' + str(r['pending']) if r['pending'] else ''}"
-                    f"  CPU/call: leader {r['cpu_us'][0]:.0f} us, followers {r['cpu_us'][1]:.0f} us")
-                res.add(("cpu_leader", lib, n, size, window), r["cpu_us"][0])
-                res.add(("cpu_follower", lib, n, size, window), r["cpu_us"][1])
-                if r["pending"]:
-                    leader = cluster.wait_leader()  # calls left hanging: make sure we load the leader
-        if args.only == "throughput":
-            res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
-            return
-        leader = cluster.wait_leader()
-        cpu0 = cluster.cpu()
-        lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
-                             call_timeout=10.0)
-        lat["cpu_us"] = cluster.cpu_per_call(cpu0, leader, len(lat["lat"]))
-        _record_latency(res, lib, n, "default", lat, say)
-        changes = cluster.leader_changes()
-    with Cluster(python, lib, n, workdir, no_batch=True, profile_dir=args.profile) as cluster:
-        if args.only == "throughput":
-            res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + cluster.leader_changes()
-            return
-        leader = cluster.wait_leader()
-        cpu0 = cluster.cpu()
-        lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
-                             call_timeout=10.0)
-        lat["cpu_us"] = cluster.cpu_per_call(cpu0, leader, len(lat["lat"]))
-        _record_latency(res, lib, n, "nobatch", lat, say)
-        changes += cluster.leader_changes()
+    changes = 0
+    plan = [(False, args.only != "latency", args.only != "throughput")]
+    if args.only != "throughput":
+        plan.append((True, False, True))
+    for no_batch, throughput, latency in plan:
+        with Cluster(python, lib, n, workdir, no_batch=no_batch, profile_dir=args.profile,
+                     log_level=args.log_level) as cluster:
+            try:
+                # Latency first, on a fresh cluster: after the throughput phases a node may still be
+                # catching up or compacting a long log, which is not what a lone call meets.
+                if latency:
+                    _latency_phase(cluster, lib, n, "nobatch" if no_batch else "default", args, res, say)
+                leader = cluster.wait_leader()
+                for size in args.sizes if throughput else ():
+                    for window in args.windows:
+                        leader = _throughput_phase(cluster, leader, lib, n, size, window, args, res, say)
+            except (TimeoutError, RuntimeError) as exc:
+                what = f"{LABEL[lib]} {n} nodes{' (appendEntriesUseBatch=False)' if no_batch else ''}: {exc}"
+                res.failures.append(what)
+                print(f"  FAILED {what}", file=sys.stderr, flush=True)
+                _show_log_tail(exc)
+            finally:
+                changes += cluster.leader_changes()
     res.leader_changes[(lib, n)] = res.leader_changes.get((lib, n), 0) + changes
     if changes:
         say(f"  {LABEL[lib]:9} {n} nodes: {changes} leader change(s)")
+
+
+def _throughput_phase(cluster: Cluster, leader: NodeProcess, lib: str, n: int, size: int, window: int,
+                      args: argparse.Namespace, res: Results, say: Any) -> NodeProcess:
+    spies = [_start_py_spy(args, node, f"{lib}-{n}n-{size}B-w{window}-"
+                                       f"{'leader' if node is leader else 'follower' + str(i)}")
+             for i, node in enumerate(cluster.nodes)] if args.py_spy else []
+    cpu0 = cluster.cpu()
+    r = leader.request("load", args.warmup + args.duration + args.drain + 30, window=window, size=size,
+                       warmup=args.warmup, duration=args.duration, drain=args.drain)
+    r["cpu_us"] = cluster.cpu_per_call(cpu0, leader, r["completed"])
+    for spy in spies:
+        spy.wait(30)
+    res.add(("tput", lib, n, size, window), r["rate"])
+    res.add(("cpu_leader", lib, n, size, window), r["cpu_us"][0])
+    res.add(("cpu_follower", lib, n, size, window), r["cpu_us"][1])
+    res.add_errors(lib, n, r["reasons"])
+    res.pending[(lib, n)] = res.pending.get((lib, n), 0) + r["pending"]
+    res.raw.append({"lib": lib, "nodes": n, "size": size, "window": window, **r})
+    say(f"  {LABEL[lib]:9} {n} nodes {size:>5} B window {window:>6}: {r['rate']:>9.0f} calls/s"
+        f"  failed {sum(r['reasons'].values())} {r['reasons'] or ''}"
+        f"{'  no outcome ' + str(r['pending']) if r['pending'] else ''}"
+        f"  CPU/call: leader {r['cpu_us'][0]:.0f} us, followers {r['cpu_us'][1]:.0f} us")
+    # The next phase loads whoever leads now (leadership may have moved under load).
+    return cluster.wait_leader()
+
+
+def _latency_phase(cluster: Cluster, lib: str, n: int, conf: str, args: argparse.Namespace, res: Results,
+                   say: Any) -> None:
+    leader = cluster.wait_leader()
+    cpu0 = cluster.cpu()
+    lat = leader.request("latency", args.lat_budget + 60, size=10, count=args.lat_calls, budget=args.lat_budget,
+                         call_timeout=10.0)
+    lat["cpu_us"] = cluster.cpu_per_call(cpu0, leader, len(lat["lat"]))
+    _record_latency(res, lib, n, conf, lat, say)
 
 
 def _start_py_spy(args: argparse.Namespace, node: NodeProcess, tag: str) -> subprocess.Popen:
@@ -372,7 +402,36 @@ def table(res: Results, args: argparse.Namespace, libs: list[str]) -> str:
             goal = "ok" if cells[0] == "0" else "MISS"
             rows.append((f"{what}, {n} nodes", cells[0], cells[1], "", goal))
     head = ("metric", "syncobj", "PySyncObj" if both else "", "ratio" if both else "", "goal")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+    return _grid(head, rows)
+
+
+def cpu_table(res: Results, args: argparse.Namespace, libs: list[str]) -> str:
+    """CPU microseconds per completed call, leader / mean follower: steadier than calls/s on a
+    shared machine, and it says which side is the bottleneck."""
+    rows = []
+    for n in args.nodes:
+        for size in args.sizes:
+            for window in args.windows:
+                cells = []
+                for lib in LIBS:
+                    lead = res.median(("cpu_leader", lib, n, size, window))
+                    fol = res.median(("cpu_follower", lib, n, size, window))
+                    cells.append("" if lib not in libs else "n/a" if lead is None or fol is None
+                                 else f"{lead:.0f} / {fol:.0f}")
+                rows.append((f"{n} nodes {_size(size):>5} window {window // 1000}k", *cells))
+        for conf in ("default", "nobatch"):
+            cells = []
+            for lib in LIBS:
+                lead = res.median(("lat_cpu_leader", lib, n, conf))
+                fol = res.median(("lat_cpu_follower", lib, n, conf))
+                cells.append("" if lib not in libs else "n/a" if lead is None or fol is None
+                             else f"{lead:.0f} / {fol:.0f}")
+            rows.append((f"{n} nodes sync calls, {'default conf' if conf == 'default' else 'no batching'}", *cells))
+    return _grid(("CPU us per call (leader / follower)", "syncobj", "PySyncObj"), rows)
+
+
+def _grid(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     lines = [" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
     lines.append("-+-".join("-" * w for w in widths))
     for r in rows:
@@ -406,6 +465,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", help="directory: write a cProfile of every syncobj node process there")
     p.add_argument("--py-spy", metavar="DIR", help="directory: sample every node with py-spy (on PATH) during "
                                                     "every throughput phase")
+    p.add_argument("--logs", metavar="DIR", help="keep every node's log (stderr) here instead of a temporary "
+                                                 "directory")
+    p.add_argument("--log-level", default="WARNING", help="the nodes' logging level (INFO shows connections "
+                                                         "and elections)")
     p.add_argument("--silent", action="store_true", help="print only the table")
     args = p.parse_args(argv)
     if args.quick:
@@ -447,7 +510,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     res = Results()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tcp_bench-") as workdir:
+    if args.logs:
+        os.makedirs(args.logs, exist_ok=True)
+    with (contextlib.nullcontext(args.logs) if args.logs else tempfile.TemporaryDirectory(prefix="tcp_bench-")) \
+            as workdir:
         for rep in range(args.repeat):
             for n in args.nodes:
                 for lib in libs:
@@ -455,17 +521,23 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"run {rep + 1}/{args.repeat}: {LABEL[lib]}, {n} nodes", flush=True)
                     try:
                         run_lib(pythons[lib], lib, n, args, res, workdir)
-                    except (TimeoutError, RuntimeError) as exc:
-                        print(f"  {LABEL[lib]} {n} nodes failed: {exc}", file=sys.stderr, flush=True)
+                    except (TimeoutError, RuntimeError) as exc:  # the cluster did not even start
+                        res.failures.append(f"{LABEL[lib]} {n} nodes: {exc}")
+                        print(f"  FAILED {LABEL[lib]} {n} nodes: {exc}", file=sys.stderr, flush=True)
                         _show_log_tail(exc)
     print()
     print(f"syncobj vs PySyncObj {PYSYNCOBJ_VERSION}, TCP on 127.0.0.1, {os.cpu_count()} CPUs, "
           f"medians of {args.repeat} run(s), {time.monotonic() - started:.0f}s in all; "
           f"ratio = how many times better syncobj is")
     print(table(res, args, libs))
+    print()
+    print(cpu_table(res, args, libs))
+    for failure in res.failures:
+        print(f"failed: {failure}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": {k: v for k, v in vars(args).items()}, "runs": res.raw}, f, indent=1)
+            json.dump({"args": {k: v for k, v in vars(args).items()}, "runs": res.raw, "failures": res.failures,
+                       "leader_changes": {f"{k[0]}-{k[1]}": v for k, v in res.leader_changes.items()}}, f, indent=1)
     return 0
 
 

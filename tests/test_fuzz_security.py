@@ -105,7 +105,8 @@ def test_a_node_without_the_password_or_with_another_cannot_join(secure_cluster)
             assert not intruder._isReady()
         finally:
             intruder.destroy()
-    assert c.serves(1) == c.counters[0].get()
+    served = c.serves(1)  # returns once node 1 has applied it; node 0 may apply it a moment later
+    assert wait_for(lambda: c.counters[0].get() == served)
 
 
 def test_a_read_only_node_without_the_password_reads_nothing(secure_cluster):

@@ -10,8 +10,10 @@ Rules this file keeps (the host's rules are in `syncobj/host/driver.py`):
 2. One turn: wait for I/O until the earliest deadline (the host's, the
    transport's timers) or a `wake()`; deliver arrived messages to the host;
    run the transport's timers; call `host.on_turn()` when its deadline passed
-   or a user thread woke the loop; write out everything sent during the turn;
-   wake user threads blocked in `wait()`.
+   or a user thread woke the loop; write out everything sent during the turn.
+   A user thread blocked in `wait()` is woken as soon as a step of the turn has
+   made its predicate true (the loop evaluates it: predicates must be cheap
+   reads, like the host's `box.done`), and at the latest every MAX_LOOP_WAIT.
 3. Persist before send: `persist` returns only once the journal has synced
    (the host calls it before it sends that batch's messages).  Without
    `journalFile` nothing is durable and `persist` does nothing, as in PySyncObj.

@@ -142,6 +142,9 @@ class FrameDecoder:
         self.opener = opener
         self._buf = bytearray()
         self._failed: FrameError | None = None
+        #: (flags, length) of the frame at the front of the buffer once its header was checked:
+        #: each header is parsed once, not on every feed and pull.
+        self._head: tuple[int, int] | None = None
 
     @property
     def max_frame_size(self) -> int:
@@ -151,6 +154,7 @@ class FrameDecoder:
     def max_frame_size(self, value: int) -> None:
         _check_max(value)
         self._max = value
+        self._head = None  # check the next header against the new limit
 
     @property
     def buffered(self) -> int:
@@ -168,17 +172,19 @@ class FrameDecoder:
         self._buf += data
         # Check the header as soon as it is complete: an oversized or foreign frame is refused
         # before its body is buffered.
-        if len(self._buf) >= HEADER_SIZE:
-            self._check_header(bytes(self._buf[:HEADER_SIZE]))
+        if self._head is None and len(self._buf) >= HEADER_SIZE:
+            self._head = self._check_header()
 
     def next_frame(self) -> Frame | None:
         """The next whole frame, or None until more bytes arrive."""
         if self._failed is not None:
             raise self._failed
-        if len(self._buf) < HEADER_SIZE:
-            return None
-        header = bytes(self._buf[:HEADER_SIZE])
-        flags, length = self._check_header(header)
+        head = self._head
+        if head is None:
+            if len(self._buf) < HEADER_SIZE:
+                return None
+            head = self._head = self._check_header()
+        flags, length = head
         end = HEADER_SIZE + length
         if len(self._buf) < end:
             return None
@@ -188,7 +194,7 @@ class FrameDecoder:
                 if flags & FLAG_ENCRYPTED:
                     if self.opener is None:
                         raise FrameError("encrypted frame on a connection without keys")
-                    payload = unpack_payload(self.opener(header, bytes(body)))
+                    payload = unpack_payload(self.opener(bytes(view[:HEADER_SIZE]), bytes(body)))
                 elif self.opener is not None:
                     raise FrameError("clear-text frame on an authenticated connection")
                 else:
@@ -197,14 +203,16 @@ class FrameDecoder:
             self._failed = exc
             raise
         del self._buf[:end]  # after the views are released (a bytearray with views cannot shrink)
+        self._head = None
         return Frame(flags, payload)
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.next_frame()) is not None:
             yield frame
 
-    def _check_header(self, header: bytes) -> tuple[int, int]:
-        magic, version, flags, length = HEADER.unpack(header)
+    def _check_header(self) -> tuple[int, int]:
+        """(flags, length) of the header at the front of the buffer, or FrameError."""
+        magic, version, flags, length = HEADER.unpack_from(self._buf)
         reason = None
         if magic != MAGIC:
             reason = f"bad magic {magic!r} (not a syncobj peer?)"
