@@ -601,6 +601,35 @@ def test_read_index_is_served_only_after_a_heartbeat_round_confirms_leadership()
     assert res.reason is FailReason.SUCCESS and res.index == n1.commit
 
 
+def test_a_read_waiting_on_a_node_that_wins_again_is_served_only_after_its_new_no_op_commits():
+    # Found by the membership sweep (seed 695): a node that had led an earlier term became leader again;
+    # announcing the new leadership flushed a waiting read while a flag from the old term still said
+    # "committed in my term", so the read got the node's stale commit index.
+    net = Net(3)
+    net.elect("n1")
+    n1, n2 = net["n1"].raft, net["n2"].raft
+    net.isolate("n1")
+    net.now += 1.0
+    net.elect("n2")
+    net.propose("n2", b"w", 1)
+    net.deliver_all()
+    net.heartbeat("n2")
+    committed = n2.commit
+    entries = tuple(n2.log.entries)
+    # n1 gets n2's log but not its commit index, then loses n2 and waits with a read.
+    n1.receive(net.now, "n2", AppendEntries(n2.term, 0, 0, entries, 0))
+    assert n1.commit < committed
+    net.drop_all()
+    net.cut = {("n1", "n2"), ("n2", "n1"), ("n2", "n3"), ("n3", "n2")}
+    net.now = max(net.now + 1.0, n1._election_deadline)
+    net.take("n1", n1.tick(net.now))  # pre-candidate: no leader known
+    net.take("n1", n1.read_index(net.now, 77))  # waits for a leader
+    net.deliver_all()
+    assert n1.role is Role.LEADER
+    reads = [e for e in net["n1"].events if isinstance(e, ReadIndexResult)]
+    assert reads and all(r.index >= committed for r in reads), reads
+
+
 def test_a_partitioned_old_leader_cannot_serve_a_read_index():
     net = Net(3)
     net.elect("n1")

@@ -399,6 +399,7 @@ class Raft:
         self._reset_election_timer(now)
 
     def _step_down_cleanup(self, now: float) -> None:
+        self._committed_own_term = False
         self.progress.clear()
         self._forward_dedup.clear()
         for read in self._reads:
@@ -449,8 +450,10 @@ class Raft:
         return False
 
     def _become_leader(self, now: float) -> None:
+        # Every piece of leader state is fresh, and the no-op appended, BEFORE the leader change is
+        # announced: announcing it flushes waiting proposals and reads, and a read served with a
+        # flag left over from an earlier term would use a stale commit index (sim seed 695).
         self._set_role(Role.LEADER)
-        self._set_leader(self.id)
         self._leader_since = now
         self._log_time_base = self._last_log_time()
         self._committed_own_term = False
@@ -460,6 +463,7 @@ class Raft:
             if peer != self.id and peer not in self.progress:
                 self.progress[peer] = Progress(self.log.last_index + 1, now)
         self._append_local(now, EntryKind.NOOP, b"", "", 0)
+        self._set_leader(self.id)
         self._broadcast_append(now, force=True)
         self._maybe_commit()
 
