@@ -658,6 +658,21 @@ def test_a_read_turned_back_during_a_failed_transfer_is_asked_again():
     assert [e.reason for e in net["n2"].events if isinstance(e, ReadIndexResult)] == [FailReason.SUCCESS]
 
 
+def test_a_leader_handing_over_does_not_answer_a_forward_with_a_promise_it_cannot_keep():
+    # Found by the membership sweep (seed 653): NOT_LEADER from a leader mid-transfer let the follower
+    # send the proposal again while a delayed copy of the first forward was still in flight: applied twice.
+    net = Net(3)
+    net.elect("n1")
+    n1 = net["n1"].raft
+    net.take("n1", n1.transfer_leadership(net.now, "n3", 1))
+    net.drop_all()
+    fwd = net["n2"].raft.propose(net.now, b"x", 5)
+    (send,) = [s for s in fwd.messages if isinstance(s.message, ForwardProposal)]
+    answer = n1.receive(net.now, "n2", send.message)
+    assert not [s for s in answer.messages if isinstance(s.message, ForwardResult)]
+    assert n1.log.last_index == 1  # nothing appended while handing over
+
+
 def test_leadership_transfer_hands_over_to_an_up_to_date_target():
     net = Net(3)
     net.elect("n1")

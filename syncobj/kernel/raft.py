@@ -693,6 +693,9 @@ class Raft:
 
     def _handle_forward_result(self, now: float, sender: str, msg: ForwardResult) -> None:
         p = self._pending.get(msg.token)
+        if p is not None and p.state == "waiting" and msg.reason == FailReason.SUCCESS:
+            p.state, p.leader = "forwarded", sender  # a late copy was appended after all: track it
+            self._forwarded[msg.token] = None
         if p is None or p.state != "forwarded" or p.leader != sender:
             return  # a duplicate or late answer
         del self._forwarded[msg.token]
@@ -942,7 +945,9 @@ class Raft:
                 self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.SUCCESS), index, term))
                 return
             if self._transfer is not None:
-                self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.NOT_LEADER)))
+                # No answer: "not appended" could not be promised for a copy of this message still in
+                # flight (sim seed 653: a delayed duplicate was appended after a NOT_LEADER and the
+                # proposal went in twice).  The follower re-sends; a new leader makes it LEADER_CHANGED.
                 return
             if msg.kind is EntryKind.NOOP:
                 self._send(sender, ForwardResult(self.term, msg.token, int(FailReason.REQUEST_DENIED)))
