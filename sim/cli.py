@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from syncobj.io_sim.faults import FAULT_GROUPS, parse_groups
 from syncobj.io_sim.invariants import RULES
@@ -160,30 +160,36 @@ def _run_one(job: tuple[int, int, float, str, float]) -> RunResult:
     return run(seed, nodes=nodes, duration=duration, faults=faults, rate=rate)
 
 
-def sweep(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    jobs = [(s, args.nodes, args.duration, args.faults, args.rate) for s in seeds]
+def _run_all(fn: Any, jobs: list, max_procs: int, err: TextIO) -> tuple[list, float]:
+    """Run one seed per job on up to `max_procs` processes, with a progress line on `err`;
+    results come back sorted by seed, with the wall time of the whole sweep."""
     t0 = time.perf_counter()
-    results: list[RunResult] = []
+    results: list = []
     failing = 0
-    procs = min(args.jobs, len(jobs))
+    procs = min(max_procs, len(jobs))
     pool = multiprocessing.Pool(procs) if procs > 1 else None
     try:
-        stream = pool.imap_unordered(_run_one, jobs) if pool is not None else map(_run_one, jobs)
+        stream = pool.imap_unordered(fn, jobs) if pool is not None else map(fn, jobs)
         for r in stream:
             results.append(r)
             failing += not r.ok
             elapsed = time.perf_counter() - t0
             rate = len(results) / elapsed if elapsed > 0 else 0.0
             eta = (len(jobs) - len(results)) / rate if rate > 0 else 0.0
-            err.write(f"\r[{len(results)}/{len(jobs)}] {rate:.1f} seeds/s, {failing} failing, eta {eta:.0f}s ")
+            err.write(f"\r[{len(results)}/{len(jobs)}] {rate:.2f} seeds/s, {failing} failing, eta {eta:.0f}s ")
             err.flush()
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
     err.write("\n")
-    wall = time.perf_counter() - t0
     results.sort(key=lambda r: r.seed)
+    return results, time.perf_counter() - t0
+
+
+def sweep(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    jobs = [(s, args.nodes, args.duration, args.faults, args.rate) for s in seeds]
+    results, wall = _run_all(_run_one, jobs, args.jobs, err)
     ops = sum(r.ops["proposed"] for r in results)
     faults = sum(v for r in results for k, v in r.injected.items() if not k.startswith("msg_"))
     msgs = sum(v for r in results for k, v in r.injected.items() if k.startswith("msg_"))
@@ -248,28 +254,7 @@ def _run_checked_one(job: tuple) -> object:
 def sweep_checked(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     jobs = [(s, args.nodes, args.duration, args.faults, args.clients, args.think, args.reads, args.membership)
             for s in seeds]
-    t0 = time.perf_counter()
-    results: list = []
-    failing = 0
-    procs = min(args.jobs, len(jobs))
-    pool = multiprocessing.Pool(procs) if procs > 1 else None
-    try:
-        stream = pool.imap_unordered(_run_checked_one, jobs) if pool is not None else map(_run_checked_one, jobs)
-        for r in stream:
-            results.append(r)
-            failing += not r.ok
-            elapsed = time.perf_counter() - t0
-            rate = len(results) / elapsed if elapsed > 0 else 0.0
-            eta = (len(jobs) - len(results)) / rate if rate > 0 else 0.0
-            err.write(f"\r[{len(results)}/{len(jobs)}] {rate:.2f} seeds/s, {failing} failing, eta {eta:.0f}s ")
-            err.flush()
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    err.write("\n")
-    wall = time.perf_counter() - t0
-    results.sort(key=lambda r: r.seed)
+    results, wall = _run_all(_run_checked_one, jobs, args.jobs, err)
     ops = sum(r.ops_checked for r in results)
     stale = sum(r.stale_reads for r in results)
     faults = sum(v for r in results for k, v in r.injected.items() if not k.startswith(("msg_", "member_")))
