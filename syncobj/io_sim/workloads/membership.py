@@ -27,6 +27,8 @@ from ...errors import FAIL_REASON
 
 RETRY_EVERY = 0.5
 TRIES = 6
+#: How long the restored membership must hold, with no change in flight, before the liveness phase.
+QUIET = 1.0
 #: Outcomes after which a change is tried again: nothing happened, and later it may be allowed.
 RETRYABLE = frozenset({FAIL_REASON.REQUEST_DENIED, FAIL_REASON.NOT_LEADER, FAIL_REASON.MISSING_LEADER,
                        FAIL_REASON.QUEUE_FULL})
@@ -42,6 +44,9 @@ class MembershipChanges:
         self.max_out = len(nodes) - (len(nodes) // 2 + 1)
         self.active = True
         self.counts: dict[str, int] = {}
+        #: Changes issued and not answered yet: call number -> (node, incarnation) that issued it.
+        self._pending: dict[int, tuple[str, int]] = {}
+        self._calls = 0
 
     # -- the cluster's view -----------------------------------------------------------------
 
@@ -120,8 +125,11 @@ class MembershipChanges:
               then: Callable[[], None] | None = None) -> None:
         self.world.record("membership", leader, op=op, target=target or "", phase="call")
         self.counts[op] = self.counts.get(op, 0) + 1
+        self._calls += 1
+        call = self._calls
 
         def done(_result: Any, reason: Any) -> None:
+            self._pending.pop(call, None)
             self._note(op, target or "", reason.name, leader)
             if reason == FAIL_REASON.SUCCESS:
                 self.counts[op + "_ok"] = self.counts.get(op + "_ok", 0) + 1
@@ -131,6 +139,7 @@ class MembershipChanges:
                 self._again(op, target or "", tries, then)
 
         def issue(process: Any) -> None:
+            self._pending[call] = (leader, self.world.incarnation(leader))
             obj = process.syncobj
             if op == "add":
                 obj.addNodeToCluster(target, callback=done)
@@ -146,14 +155,26 @@ class MembershipChanges:
 
     # -- the liveness phase -------------------------------------------------------------------
 
+    def in_flight(self) -> list[tuple[str, int]]:
+        """Changes issued by a node that is still up in the same incarnation and not answered yet:
+        any of them may still commit (a remove issued before the faults ended, say)."""
+        return [(n, inc) for n, inc in self._pending.values()
+                if self.world.is_up(n) and self.world.incarnation(n) == inc]
+
     def restore(self, bound: float) -> bool:
-        """Add every removed node back and wait (at most `bound` virtual seconds) until all are voters."""
+        """Add every removed node back and wait (at most `bound` virtual seconds) until all are voters,
+        no change is in flight, and that has held for `QUIET` seconds (a request forwarded by a node
+        that crashed since may still be on the wire)."""
         self.active = False
         next_try = [self.world.now]
+        quiet_since: list[float | None] = [None]
 
         def settled() -> bool:
-            if self.all_voters():
-                return True
+            if self.all_voters() and not self.in_flight():
+                if quiet_since[0] is None:
+                    quiet_since[0] = self.world.now
+                return self.world.now - quiet_since[0] >= QUIET
+            quiet_since[0] = None
             out = self.removed()
             if out and self.world.now >= next_try[0]:
                 next_try[0] = self.world.now + RETRY_EVERY * 2
