@@ -83,6 +83,10 @@ class SimDisk:
         self.on_slow_sync: Callable[[float], None] | None = None  # set by the world
         self.bytes_written = 0
         self.syncs = 0
+        #: Decoded journal records by their exact payload bytes, kept by `SimStorage` so that a
+        #: restart does not decode again what this process wrote (a pure cache: the checksum is
+        #: still verified on every read, and a payload maps to one decoding whatever wrote it).
+        self.memo: dict[bytes, tuple] = {}
 
     # -- the SimDiskLike API -------------------------------------------------
 

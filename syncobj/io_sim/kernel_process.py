@@ -160,13 +160,14 @@ class KernelProcess:
             env.trace("snapshot_installed", index=batch.snapshot.meta.index)
             if monitor is not None:
                 monitor.snapshot_restored(self.node_id, batch.snapshot.meta, self.sm.digest.hex())
-        if batch.committed:
-            apply, trace, node_id = self.sm.apply, env.trace, self.node_id
-            for e in batch.committed:
+        if batch.committed:  # one trace record per batch: the range and the digest after it
+            apply, node_id, committed = self.sm.apply, self.node_id, batch.committed
+            digest = ""
+            for e in committed:
                 digest = apply(e)
-                trace("apply", i=e.index, term=e.term, d=digest)
                 if monitor is not None:
                     monitor.applied(node_id, e, digest)
+            env.trace("apply", i=committed[0].index, to=committed[-1].index, term=committed[-1].term, d=digest)
         for ev in batch.events:
             if type(ev) is ProposalResult:
                 env.trace("result", token=ev.token, reason=ev.reason.name, i=ev.index)

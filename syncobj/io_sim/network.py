@@ -65,7 +65,7 @@ class NetworkConfig:
 
     default: LinkProfile = LinkProfile()
     links: Mapping[tuple[str, str], LinkProfile] = attrs.field(factory=dict)
-    wire_check_every: int = 8  # 1: every kernel message; N: one in N; 0: never
+    wire_check_every: int = 16  # 1: every kernel message; N: one in N; 0: never
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.wire_check_every, int) or self.wire_check_every < 0:

@@ -59,6 +59,8 @@ class SimStorage:
         self.records = 0
         self._broken = False
         self._pack = msgpack.Packer(use_bin_type=True).pack  # reused: one per record costs more than packing
+        memo = getattr(disk, "memo", None)
+        self._memo: dict[bytes, tuple] | None = memo if isinstance(memo, dict) else None
 
     # -- reading back --------------------------------------------------------
 
@@ -70,15 +72,24 @@ class SimStorage:
         self._broken = False
         data = self.disk.read(self.name) or b""
         off, n = 0, len(data)
-        while off < n:
-            bad = self._parse_one(data, off)
-            if isinstance(bad, str):
-                self._drop_tail_or_raise(data, off, bad)
-                break
-            off = bad
+        old_memo = self._memo
+        if old_memo is not None:  # keep only what the journal still holds
+            self._memo = {}
+        try:
+            while off < n:
+                bad = self._parse_one(data, off, old_memo)
+                if isinstance(bad, str):
+                    self._drop_tail_or_raise(data, off, bad)
+                    break
+                off = bad
+        finally:
+            if old_memo is not None and self._memo is not None:
+                old_memo.clear()
+                old_memo.update(self._memo)
+                self._memo = old_memo
         return Restored(self.hard_state, self.snapshot, tuple(self.entries))
 
-    def _parse_one(self, data: bytes, off: int) -> int | str:
+    def _parse_one(self, data: bytes, off: int, memo: dict[bytes, tuple] | None = None) -> int | str:
         """Apply the record at `off`; return the next offset, or a reason it is bad."""
         n = len(data)
         if n - off < _HEADER.size:
@@ -93,8 +104,12 @@ class SimStorage:
         if zlib.crc32(payload) != crc:
             return "checksum mismatch"
         try:
-            record = msgpack.unpackb(payload, raw=False)
-            self._apply(*_decode(record))
+            decoded = memo.get(payload) if memo is not None else None
+            if decoded is None:
+                decoded = _decode(msgpack.unpackb(payload, raw=False))
+            self._apply(*decoded)
+            if self._memo is not None:
+                self._memo[payload] = decoded
         except (ValueError, TypeError, InvalidMessage, StorageError, msgpack.ExtraData) as exc:
             return f"undecodable record ({exc})"
         self.records += 1
@@ -134,6 +149,8 @@ class SimStorage:
         self.disk.append(self.name, _HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self.records += 1
         self._broken = False
+        if self._memo is not None:
+            self._memo[payload] = (hs, batch.truncate_from, tuple(entries) if entries else [], snap, False)
         return True
 
     def sync(self) -> None:
@@ -152,6 +169,8 @@ class SimStorage:
         self._broken = False
         self.disk.sync(self.name)
         self.records = 1
+        if self._memo is not None:
+            self._memo.clear()  # the next load decodes the checkpoint once and keeps it
 
     def _check_usable(self) -> None:
         if self._broken:

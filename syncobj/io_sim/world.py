@@ -62,7 +62,7 @@ MAX_EVENTS_PER_INSTANT = 200_000
 
 class _Node:
     __slots__ = ("id", "rng", "disk", "process", "env", "incarnation", "up", "busy_until", "deferred",
-                 "timer_gen", "timer_at", "timer_pending", "rate", "base_v", "base_l", "last_local",
+                 "timer_gen", "timer_at", "timer_pending", "timer_v", "timer_heap_v", "rate", "base_v", "base_l", "last_local",
                  "crash_points")
 
     def __init__(self, node_id: str, rng: random.Random) -> None:
@@ -78,6 +78,8 @@ class _Node:
         self.timer_gen = 0
         self.timer_at = math.inf
         self.timer_pending = False
+        self.timer_v = math.inf  # the wanted deadline in virtual time
+        self.timer_heap_v = math.inf  # when the queue's live timer event for timer_gen fires (inf: none)
         self.rate = 1.0
         self.base_v = 0.0
         self.base_l = 0.0
@@ -455,6 +457,7 @@ class World:
         node.deferred = []
         node.timer_gen += 1
         node.timer_pending = False
+        node.timer_heap_v = math.inf
         node.timer_at = math.inf
         env = node.env = _Env(self, node)
         self.record("start", node.id, incarnation=node.incarnation)
@@ -477,6 +480,7 @@ class World:
         node.busy_until = self.now
         node.timer_gen += 1
         node.timer_pending = False
+        node.timer_heap_v = math.inf
         torn = node.disk.crash(self.fault_rng if tear else None)
         self._count("crash")
         self.record("crash", node.id, reason=reason, torn=torn)
@@ -549,6 +553,12 @@ class World:
         if kind == _TIMER:
             if ev[4] != node.incarnation or ev[5] != node.timer_gen:
                 return
+            if node.timer_v > self.now:  # the deadline moved later since this event was queued
+                node.timer_heap_v = v = node.timer_v
+                self._seq += 1
+                heapq.heappush(self._queue, (v, self._seq, _TIMER, node, ev[4], ev[5], None))
+                return
+            node.timer_heap_v = math.inf
             node.timer_pending = False
             if node.timer_at > node.last_local:
                 node.last_local = node.timer_at  # float rounding must not make a timer fire early
@@ -593,18 +603,25 @@ class World:
             return
         if not force and node.timer_pending and at == node.timer_at:
             return
-        node.timer_gen += 1
         node.timer_at = at
         if at == math.inf:
+            node.timer_gen += 1
             node.timer_pending = False
+            node.timer_heap_v = math.inf
             return
         if (at.__class__ is not float and not isinstance(at, (int, float))) or at != at:
             raise ValueError(f"{node.id} set a timer at {at!r}, which is not a time")
         node.timer_pending = True
         v = node.base_v + (at - node.base_l) / node.rate
+        if v < self.now:
+            v = self.now
+        node.timer_v = v
+        if not force and node.timer_heap_v <= v:
+            return  # the queued event comes first and moves itself to `v` (no stale event per change)
+        node.timer_gen += 1
+        node.timer_heap_v = v
         self._seq += 1
-        heapq.heappush(self._queue, (v if v > self.now else self.now, self._seq, _TIMER, node, incarnation,
-                                     node.timer_gen, None))
+        heapq.heappush(self._queue, (v, self._seq, _TIMER, node, incarnation, node.timer_gen, None))
 
     def _crash_point(self, node: _Node, incarnation: int, name: str) -> None:
         if node.incarnation != incarnation or not node.up:
