@@ -59,6 +59,7 @@ class RaftChecker:
         self._applied_cmd: dict[tuple[str, int], int] = {}  # (origin, token) -> index
         self._failed_cmd: set[tuple[str, int]] = set()
         self.lost_to_crash = 0
+        self._follower_seen: dict[str, int] = {}  # commit index at a non-leader's last full check
         self.stats = {"steps": 0, "entries": 0, "applies": 0, "elections": 0, "results": 0}
 
     def attach(self, world: Any) -> None:
@@ -80,6 +81,7 @@ class RaftChecker:
     # -- world hooks -------------------------------------------------------------------
 
     def node_crashed(self, node: str) -> None:
+        self._follower_seen.pop(node, None)
         self._leading.pop(node, None)
         self._commit_walked.pop(node, None)
         self._applied_upto.pop(node, None)
@@ -97,6 +99,9 @@ class RaftChecker:
             term, role, commit = raft.term, raft.role, raft.commit
         except AttributeError:
             term, role, commit = _view(raft)
+        if role is not Role.LEADER and self._follower_seen.get(node) == commit and node not in self._leading:
+            return  # a non-leader whose commit index did not move: nothing below can change
+        self._follower_seen[node] = commit if role is not Role.LEADER else -1
         commit_max = self._commit_max
         seen = commit_max.get(node, 0)
         if commit != seen:
