@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nodes < 3 or args.duration <= 2 or args.clients < 1 or args.runs < 1:
         parser.error("need --nodes >= 3, --duration > 2, --clients >= 1, --runs >= 1")
+    if args.duration > 600:
+        print("note: the checker's cost grows faster than the history; for a long soak prefer "
+              "--runs K --duration 120 (docs/chaos.md)", file=sys.stderr)
     failed = 0
     for seed in range(args.seed, args.seed + args.runs):
         report = run(seed, args.duration, nodes=args.nodes, clients=args.clients, keep=args.keep)

@@ -3,7 +3,11 @@
 The node's id is its proxy's address (peers dial the proxy, which forwards to `bind`), so the
 harness can cut or slow every link. Clients reach the node directly on `bind` with admin
 commands registered here: `op` runs one battery call and answers with `[fail_reason, result]`
-from the call's callback; `state` returns what the harness compares between nodes at the end.
+from the call's callback; `state` returns what the harness compares between nodes at the end,
+and the configuration this node has in force (voters, learners, term), which the nemesis uses to
+see whether a membership change took effect after an indeterminate answer.
+Nodes run with `dynamicMembershipChange=True`; the harness removes and adds them through the
+built-in `remove`/`add` admin commands.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ def main(config_path: str) -> None:
     counter, mapping = ReplCounter(), ReplDict()
     batteries = {"counter": counter, "dict": mapping}
     conf = SyncObjConf(bindAddress=cfg["bind"], journalFile=cfg["journal"], fullDumpFile=cfg["dump"],
-                       **cfg["options"])
+                       dynamicMembershipChange=True, **cfg["options"])
     node = SyncObj(cfg["self"], cfg["peers"], conf, consumers=[counter, mapping])
     commands = admin_commands(node)
     assert commands is not None
@@ -46,9 +50,15 @@ def main(config_path: str) -> None:
 
     def state(request: Any) -> None:
         status = node.getStatus()
+        core = node._syncobj_core()  # introspection for the test harness: the configuration in force
+        with core._lock:
+            membership = core.raft.status().membership if core.raft is not None else None
         request.respond({"counter": counter.get(), "dict": sorted(mapping.items()),
                          "applied": status["last_applied"], "commit": status["commit_idx"],
-                         "leader": str(status["leader"]) if status["leader"] is not None else None})
+                         "leader": str(status["leader"]) if status["leader"] is not None else None,
+                         "term": status["raft_term"],
+                         "voters": sorted(membership.voters) if membership is not None else [],
+                         "learners": sorted(membership.learners) if membership is not None else []})
 
     commands.register("op", op)
     commands.register("state", state)
