@@ -133,23 +133,55 @@ class Node:
 
     def latency(self, size: int, count: int, budget: float, call_timeout: float) -> dict[str, Any]:
         """Sequential sync calls: each waits for the previous one's result."""
+        import gc
+
         payload = os.urandom(size)
         lat: list[float] = []
         errors: dict[str, int] = {}
-        end = time.monotonic() + budget
-        for _ in range(count):
-            if time.monotonic() >= end:
-                break
-            t = time.perf_counter()
-            try:
-                self.obj.put(payload, sync=True, timeout=call_timeout)
-            except Exception as exc:  # SyncObjException in both libraries
-                code = getattr(exc, "errorCode", None)
-                name = self.names.get(code, str(code)) if isinstance(code, int) else str(code or type(exc).__name__)
-                errors[name] = errors.get(name, 0) + 1
-                continue
-            lat.append(time.perf_counter() - t)
-        return {"lat": lat, "errors": errors}
+        # What slow calls wait for: the cyclic garbage collector's passes in this process (any
+        # thread) are timed, and a call that overlapped one is counted.
+        collections: list[tuple[float, float, int]] = []
+        started: list[float] = []
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started.append(time.perf_counter())
+            elif started:
+                collections.append((started.pop(), time.perf_counter(), info.get("generation", -1)))
+
+        gc.callbacks.append(on_gc)
+        slow_gc = 0
+        slow = 3e-3
+        try:
+            end = time.monotonic() + budget
+            for _ in range(count):
+                if time.monotonic() >= end:
+                    break
+                seen = len(collections)
+                t = time.perf_counter()
+                try:
+                    self.obj.put(payload, sync=True, timeout=call_timeout)
+                except Exception as exc:  # SyncObjException in both libraries
+                    code = getattr(exc, "errorCode", None)
+                    name = self.names.get(code, str(code)) if isinstance(code, int) else str(code or type(exc).__name__)
+                    errors[name] = errors.get(name, 0) + 1
+                    continue
+                took = time.perf_counter() - t
+                lat.append(took)
+                if took > slow and len(collections) > seen:
+                    slow_gc += 1
+        finally:
+            gc.callbacks.remove(on_gc)
+        by_gen = [0, 0, 0]
+        gc_time = 0.0
+        for a, b, gen in collections:
+            if 0 <= gen <= 2:
+                by_gen[gen] += 1
+            gc_time += b - a
+        return {"lat": lat, "errors": errors,
+                "gc": {"collections": by_gen, "seconds": round(gc_time, 4),
+                       "longest_ms": round(max((b - a for a, b, _ in collections), default=0.0) * 1e3, 2),
+                       "slow_calls": sum(1 for x in lat if x > slow), "slow_calls_during_gc": slow_gc}}
 
 
 def _install_profiler(path: str) -> Callable[[], None]:

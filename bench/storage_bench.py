@@ -3,11 +3,15 @@
     python bench/storage_bench.py                 # full run (about a minute; 1M-entry restarts)
     python bench/storage_bench.py --load-entries 200000 --seconds 1
 
-Prints two tables.  Throughput rows run for at most `--seconds` each on real
+Prints three tables.  Throughput rows run for at most `--seconds` each on real
 files in a temporary directory.  Restart rows build a journal of
 `--load-entries` entries (fsync off, to build it quickly) and time
 `Journal.load()`, in wall-clock and CPU seconds: on a shared machine the CPU
 time is the steadier number.  Goal: a 1M-entry journal loads in <= 5 s.
+The compaction rows time what a trim costs the loop (the thread that calls
+`persist`): a journal of `--load-entries / 5` entries is compacted at its
+middle, inline and with the background rewrite (whose helper-thread time is
+not the loop's).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from syncobj.io_tcp.journal import close_journal, open_journal  # noqa: E402
-from syncobj.kernel import Batch, Entry, HardState  # noqa: E402
+from syncobj.kernel import Batch, Entry, HardState, Membership, SnapshotMeta  # noqa: E402
 from syncobj.storage import Journal, checksum  # noqa: E402
 
 DATA = b"x" * 64
@@ -82,6 +86,30 @@ def load_time(path: str, n: int) -> tuple[float, float]:
     return wall, cpu
 
 
+def compaction_loop_time(directory: str, n: int, background: bool) -> tuple[float, float]:
+    """(seconds the loop spent, seconds until the journal was short): compact a journal of `n`
+    entries at n/2, then persist one more entry, which swaps a background rewrite in."""
+    path = os.path.join(directory, f"compact-{background}.journal")
+    j = open_journal(path, cluster_id="bench", background=background)
+    j.load()
+    j.persist(Batch(hard_state=HardState(1, "a", 0)))
+    for i in range(1, n + 1, 1000):
+        j.persist(Batch(entries=[entry(k) for k in range(i, min(n, i + 999) + 1)]))
+    meta = SnapshotMeta(n // 2, 1, Membership.of(["a"]))
+    t0 = time.perf_counter()
+    j.persist(Batch(compacted=meta), compacted_data=b"state")
+    loop = time.perf_counter() - t0
+    while j.compaction_running and not j._rewriter.done():  # type: ignore[union-attr]
+        time.sleep(0.001)
+    t1 = time.perf_counter()
+    j.persist(Batch(entries=[entry(n + 1)]))
+    loop += time.perf_counter() - t1
+    total = time.perf_counter() - t0
+    close_journal(j)
+    assert open_journal(path, cluster_id="bench").load().entries[0].index == n // 2 + 1
+    return loop, total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0, help="time per throughput row")
@@ -116,6 +144,15 @@ def main() -> None:
             label = f"{n:,} entries, {per_record} per record"
             print(f"{label:<48} {size / 1e6:>6.1f} {wall:>7.2f} {cpu:>7.2f} {'ok' if wall <= 5 else 'MISS':>6}")
             os.remove(path)
+        print()
+        m = max(n // 5, 1000)
+        print(f"{'compaction: trim a ' + format(m, ',') + '-entry journal at its middle':<48} {'loop ms':>8} "
+              f"{'done ms':>8}")
+        print("-" * 66)
+        for background in (False, True):
+            loop, total = compaction_loop_time(directory, m, background)
+            label = "background rewrite (real files default)" if background else "inline rewrite, from memory"
+            print(f"{label:<48} {loop * 1000:>8.1f} {total * 1000:>8.1f}")
         print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -348,10 +348,14 @@ def _record_latency(res: Results, lib: str, n: int, conf: str, lat: dict[str, An
     res.add(("lat_cpu_follower", lib, n, conf), lat["cpu_us"][1])
     res.raw.append({"lib": lib, "nodes": n, "latency": conf, "calls": len(values),
                     "p50_ms": percentile(values, 0.5) * 1000, "p99_ms": percentile(values, 0.99) * 1000,
-                    "cpu_us": lat["cpu_us"], "errors": lat["errors"]})
+                    "cpu_us": lat["cpu_us"], "errors": lat["errors"], "gc": lat.get("gc"),
+                    "max_ms": max(values, default=0.0) * 1000})
+    gc = lat.get("gc") or {}
     say(f"  {LABEL[lib]:9} {n} nodes sync latency ({conf}): p50 {percentile(values, 0.5) * 1000:.2f} ms, "
         f"p99 {percentile(values, 0.99) * 1000:.2f} ms over {len(values)} calls {lat['errors'] or ''}"
-        f"  CPU/call: leader {lat['cpu_us'][0]:.0f} us, followers {lat['cpu_us'][1]:.0f} us")
+        f"  CPU/call: leader {lat['cpu_us'][0]:.0f} us, followers {lat['cpu_us'][1]:.0f} us"
+        + (f"  (leader GC passes by generation {gc['collections']}, longest {gc['longest_ms']} ms; calls over "
+           f"3 ms: {gc['slow_calls']}, {gc['slow_calls_during_gc']} of them during a GC pass)" if gc else ""))
 
 
 # -- the table ---------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_a_copy_below_the_clients_watermark_is_skipped_and_its_result_forgotten(
     t.apply(_cmd(7, 2, acked=1), run)  # the client holds seq 1's outcome
     result, reason = t.apply(_cmd(7, 1, acked=1), run)
     assert reason == FAIL_REASON.REQUEST_DENIED and len(runs) == 2
-    assert [s for s in t.to_state()[0][2]] == [[2, 0, True, None]]
+    assert t.to_state()[0][2:] == [[2], [0], [None], []]  # only seq 2's result is kept
 
 
 def test_an_unknown_client_that_does_not_register_is_refused_as_expired_and_nothing_runs() -> None:

@@ -115,14 +115,18 @@ def _make(func: Callable[..., Any], ver: int, sync_default: bool, timeout_defaul
 
     @functools.wraps(func)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        callback = kwargs.pop("callback", None)
-        sync = kwargs.pop("sync", sync_default)
-        timeout = kwargs.pop("timeout", timeout_default)
+        if kwargs:
+            callback = kwargs.pop("callback", None)
+            sync = kwargs.pop("sync", sync_default)
+            timeout = kwargs.pop("timeout", timeout_default)
+        else:
+            callback, sync, timeout = None, sync_default, timeout_default
         if callback is not None and not callable(callback):
             raise TypeError(f"callback= must be callable(result, failReason) or None, got {callback!r}")
-        if not isinstance(sync, bool):
+        if sync is not True and sync is not False:
             raise TypeError(f"sync= must be True or False, got {sync!r}")
-        timeout = _check_timeout(timeout)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         getter = getattr(self, "_syncobj_core", None)
         if getter is None:
             raise SyncObjUsageError(f"{func.__qualname__} is @replicated, but {type(self).__qualname__} is "

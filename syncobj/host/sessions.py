@@ -27,7 +27,7 @@ Rules (the same on every node, because they depend only on the log):
 
 from __future__ import annotations
 
-import heapq
+import collections
 from typing import Any, Callable
 
 from .. import encoding
@@ -58,17 +58,29 @@ def retry_window(conf: Any) -> float:
 
 
 class _Session:
-    __slots__ = ("acked", "results")
+    __slots__ = ("acked", "results", "order")
 
     def __init__(self, acked: int = 0) -> None:
         self.acked = acked
         self.results: dict[int, Outcome] = {}
+        self.order: collections.deque[int] = collections.deque()  # seqs of `results`, as recorded
+
+    def record(self, seq: int, outcome: Outcome) -> None:
+        self.results[seq] = outcome
+        self.order.append(seq)
 
     def advance(self, acked: int) -> None:
+        # Results are recorded in seq order except for a retried call; dropping from the front of
+        # `order` while the seq is settled is O(1) per call (a scan of every kept result per
+        # command cost O(window) under load, and so did iterating the dict from its front past
+        # the slots of deleted keys).  A settled result stuck behind a later one is never
+        # consulted (seq <= acked is checked first) and goes once the watermark passes the ones
+        # before it.
         if acked > self.acked:
             self.acked = acked
-            for seq in [s for s in self.results if s <= acked]:
-                del self.results[seq]
+            order, results = self.order, self.results
+            while order and order[0] <= acked:
+                results.pop(order.popleft(), None)
 
 
 class SessionTable:
@@ -84,44 +96,74 @@ class SessionTable:
 
     def apply(self, cmd: SessionCall, run: Callable[[], Outcome]) -> Outcome:
         """Run `run()` for the first copy of `(cmd.client, cmd.seq)`; answer later copies from memory."""
-        session = self._sessions.pop(cmd.client, None)
+        session = self.open(cmd.client, cmd.acked, cmd.register)
         if session is None:
-            if not cmd.register:
-                return SessionExpired(cmd.client), FAIL_REASON.REQUEST_DENIED
+            return SessionExpired(cmd.client), FAIL_REASON.REQUEST_DENIED
+        done = self.known(session, cmd.seq)
+        if done is not None:
+            return done
+        outcome = run()
+        session.record(cmd.seq, outcome)
+        self.evict()
+        return outcome
+
+    def open(self, client: int, acked: int, register: bool) -> "_Session | None":
+        """The session a command of `client` runs under (now the most recently used), its
+        watermark advanced to `acked`; None when the table does not know the client and the
+        command does not register (the session expired: nothing of the command may run)."""
+        session = self._sessions.pop(client, None)
+        if session is None:
+            if not register:
+                return None
             session = _Session(0)
-        self._sessions[cmd.client] = session  # now the most recently used
-        session.advance(cmd.acked)
-        if cmd.seq <= session.acked:
+        self._sessions[client] = session
+        session.advance(acked)
+        return session
+
+    def known(self, session: "_Session", seq: int) -> Outcome | None:
+        """The answer for a copy of a call that already ran (or was settled); None for a first copy,
+        which the caller runs and records with `session.record(seq, outcome)`."""
+        if seq <= session.acked:
             self.duplicates += 1
             return (SyncObjException(FAIL_REASON.REQUEST_DENIED, "a late copy of a call its client already settled; "
                                      "skipped"), FAIL_REASON.REQUEST_DENIED)
-        done = session.results.get(cmd.seq)
+        done = session.results.get(seq)
         if done is not None:
             self.duplicates += 1
-            return done
-        outcome = run()
-        session.results[cmd.seq] = outcome
-        while len(self._sessions) > self.max_sessions:
-            del self._sessions[next(iter(self._sessions))]
-        return outcome
+        return done
+
+    def evict(self) -> None:
+        """Drop the least recently used sessions beyond the bound (after a command ran)."""
+        sessions = self._sessions
+        while len(sessions) > self.max_sessions:
+            del sessions[next(iter(sessions))]
 
     # -- snapshots -------------------------------------------------------------------
 
     def to_state(self) -> list:
-        """Encodable form: `[[client, acked, [[seq, reason, kept, value], ...]], ...]` in LRU order.
-        A result that `syncobj.encoding` cannot encode (an exception object, a custom class) is kept
-        as its repr (`kept` False): a retry answered after a restart then gets a `SyncObjException`
-        naming it (or None for a success), with the original reason."""
+        """Encodable form, one item per session in LRU order: `[client, acked, seqs, reasons,
+        values, lost]`, where result i is `(values[i], reasons[i])` for call `seqs[i]`.  Columns,
+        not one small list per result: under load a session holds a result per call in flight,
+        and a snapshot (every logCompactionMinEntries calls) copies and encodes all of them.
+        A result that `syncobj.encoding` cannot encode (an exception object, a custom class) is
+        kept as its repr and its position listed in `lost`: a retry answered after a restart then
+        gets a `SyncObjException` naming it (or None for a success), with the original reason.
+        (`load_state` also reads the older `[client, acked, [[seq, reason, kept, value], ...]]`.)"""
         out = []
         for client, s in self._sessions.items():
-            results = []
-            for seq, (value, reason) in s.results.items():
-                try:
-                    encoding.dumps(value)
-                    results.append([seq, int(reason), True, value])
-                except TypeError:
-                    results.append([seq, int(reason), False, repr(value)[:200]])
-            out.append([client, s.acked, results])
+            results = s.results
+            values = [v for v, _ in results.values()]
+            lost: list[int] = []
+            try:
+                encoding.dumps(values)  # one encoding says whether every value can be kept
+            except TypeError:
+                for i, v in enumerate(values):
+                    try:
+                        encoding.dumps(v)
+                    except TypeError:
+                        values[i] = repr(v)[:200]
+                        lost.append(i)
+            out.append([client, s.acked, list(results), [int(r) for _, r in results.values()], values, lost])
         return out
 
     def load_state(self, state: Any) -> None:
@@ -129,11 +171,15 @@ class SessionTable:
             raise ValueError(f"session table state must be a list, got {type(state).__name__}")
         sessions: dict[int, _Session] = {}
         for item in state:
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int)
-                    and isinstance(item[1], int) and isinstance(item[2], list)):
+            if not (isinstance(item, list) and len(item) in (3, 6) and isinstance(item[0], int)
+                    and isinstance(item[1], int) and all(isinstance(x, list) for x in item[2:])):
                 raise ValueError(f"malformed session entry {item!r:.80}")
             session = _Session(item[1])
-            for r in item[2]:
+            if len(item) == 6:
+                rows = _columns_to_rows(item)
+            else:
+                rows = item[2]
+            for r in rows:
                 if not (isinstance(r, list) and len(r) == 4 and isinstance(r[0], int) and isinstance(r[1], int)):
                     raise ValueError(f"malformed session result {r!r:.80}")
                 seq, reason, kept, value = r
@@ -141,8 +187,18 @@ class SessionTable:
                     value = (SyncObjException(reason, f"the original result ({value}) was not kept across a "
                                                       "snapshot") if reason != FAIL_REASON.SUCCESS else None)
                 session.results[seq] = (value, reason)
+                session.order.append(seq)
             sessions[item[0]] = session
         self._sessions = sessions
+
+
+def _columns_to_rows(item: list) -> list:
+    _, _, seqs, reasons, values, lost = item
+    if not (len(seqs) == len(reasons) == len(values)) or not all(
+            isinstance(i, int) and 0 <= i < len(values) for i in lost):
+        raise ValueError(f"malformed session entry {item!r:.80}")
+    gone = set(lost)
+    return [[seq, reason, i not in gone, value] for i, (seq, reason, value) in enumerate(zip(seqs, reasons, values))]
 
 
 class ClientSession:
@@ -153,13 +209,12 @@ class ClientSession:
         self.confirmed = False  # one of our calls was applied under the current session
         self._next = 1
         self._open: set[int] = set()
-        self._heap: list[int] = []  # lazy min-heap over _open
+        self._low = 1  # every seq below it is settled (the watermark is _low - 1 once it is raised)
 
     def new_seq(self) -> int:
         seq = self._next
         self._next += 1
         self._open.add(seq)
-        heapq.heappush(self._heap, seq)
         return seq
 
     def settle(self, seq: int) -> None:
@@ -167,7 +222,10 @@ class ClientSession:
         self._open.discard(seq)
 
     def acked(self) -> int:
-        heap = self._heap
-        while heap and heap[0] not in self._open:
-            heapq.heappop(heap)
-        return heap[0] - 1 if heap else self._next - 1
+        # Numbers are drawn in order, so the lowest unsettled one only moves up: walking it up
+        # is amortized O(1) per call (no heap to keep).
+        low, open_, nxt = self._low, self._open, self._next
+        while low < nxt and low not in open_:
+            low += 1
+        self._low = low
+        return low - 1

@@ -122,7 +122,9 @@ class Connection:
         if self._out_pos and self._out_pos == len(self._out):
             self._out.clear()
             self._out_pos = 0
-        elif self._out_pos > SEND_CHUNK:
+        elif self._out_pos > SEND_CHUNK and self._out_pos * 2 >= len(self._out):
+            # Drop the sent front only once it is half the buffer: dropping it after every
+            # SEND_CHUNK moved up to max_send_buffer bytes per chunk sent to a slow peer.
             del self._out[:self._out_pos]
             self._out_pos = 0
 

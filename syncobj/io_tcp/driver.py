@@ -78,11 +78,13 @@ class TcpDriver:
         self._owner: int | None = None  # thread running a turn right now
         self._pending: list[Callable[[], None]] = []  # work queued by other threads for the loop
         self._pending_lock = threading.Lock()
-        self._cond = threading.Condition()
-        #: Predicates of the user threads blocked in wait() (changed under _cond).  The loop checks
-        #: them itself and wakes the waiters only when one holds: waking a waiter on every turn to
-        #: re-check cost each sync call several GIL hand-offs (see docs/benchmarks.md).
-        self._waiting: list[Callable[[], bool]] = []
+        #: The user threads blocked in wait() (the list changes under _waiting_lock).  The loop checks
+        #: their predicates itself and wakes a waiter only when its own holds: waking a waiter on every
+        #: turn to re-check cost each sync call several GIL hand-offs (see docs/benchmarks.md).  Each
+        #: waiter sleeps on its own lock, released once by the loop: a shared Condition made the woken
+        #: thread fight the loop for the condition's lock, two more futex calls per sync call.
+        self._waiting_lock = threading.Lock()
+        self._waiting: list[_Waiter] = []
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._stopping = False
@@ -139,13 +141,24 @@ class TcpDriver:
 
             write_dump(self._dump_path, snapshot, cluster_id=self._cluster_id)
 
-    def fork_temp_path(self) -> str | None:
-        """Where a forked child writes the encoded state (useFork); None without files or `os.fork`,
-        which makes the host serialize on the loop.  Next to the dump, so it is on the same disk."""
-        if not hasattr(os, "fork"):
-            return None
-        base = self._dump_path or getattr(self.conf, "journalFile", None)
-        return None if base is None else os.fspath(base) + ".fork.tmp"
+    def dump_target(self) -> Any:
+        """Where a compaction job (fork child or helper thread) writes the dump off the loop
+        (`syncobj.io_tcp.dumpfile.DumpTarget`; its path is None when the node keeps no files)."""
+        from ..storage.records import cluster_id_bytes
+        from .dumpfile import DumpTarget
+
+        path = self.journal.dump_name if self.journal is not None else self._dump_path
+        return DumpTarget(path, cluster_id_bytes(self._cluster_id))
+
+    def adopt_snapshot(self, snapshot: Snapshot, temp_path: str) -> None:
+        """`save_snapshot` for a dump already written and fsynced at `temp_path` by a compaction
+        job: renamed into place (unless a newer snapshot got there first) instead of written again."""
+        if self.journal is not None:
+            self.journal.adopt_dump(snapshot.meta, temp_path)
+        elif self._dump_path is not None:
+            from .dumpfile import install_dump
+
+            install_dump(temp_path, self._dump_path)
 
     def send(self, to: str, message: Message) -> None:
         if self._owner == threading.get_ident():
@@ -176,16 +189,18 @@ class TcpDriver:
                     break
                 self.poll(min(remaining, MAX_LOOP_WAIT))
             return predicate()
-        with self._cond:
-            self._waiting.append(predicate)
-            try:
-                while not predicate():
-                    remaining = end - time.monotonic()
-                    if remaining <= 0 or self._closed:
-                        break
-                    self._cond.wait(min(remaining, MAX_LOOP_WAIT))
-            finally:
-                self._waiting.remove(predicate)
+        waiter = _Waiter(predicate)
+        with self._waiting_lock:
+            self._waiting.append(waiter)
+        try:
+            while not predicate():
+                remaining = end - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    break
+                waiter.lock.acquire(True, min(remaining, MAX_LOOP_WAIT))
+        finally:
+            with self._waiting_lock:
+                self._waiting.remove(waiter)
         return predicate()
 
     def poll(self, timeout: float) -> None:
@@ -236,8 +251,7 @@ class TcpDriver:
             self._close_resources()
         elif thread is None:
             self._close_resources()
-        with self._cond:
-            self._cond.notify_all()
+        self._notify_waiters(force=True)
 
     # -- extras --------------------------------------------------------------------------------
 
@@ -257,8 +271,7 @@ class TcpDriver:
         finally:
             self._owner = None
             self._close_resources()
-            with self._cond:
-                self._cond.notify_all()
+            self._notify_waiters(force=True)
 
     def _turn(self, max_wait: float) -> None:
         transport, poller = self.transport, self.poller
@@ -294,17 +307,16 @@ class TcpDriver:
     def _notify_waiters(self, force: bool = False) -> None:
         if not self._waiting:
             return
-        if not force:
-            for predicate in list(self._waiting):
+        with self._waiting_lock:
+            waiting = list(self._waiting)
+        for waiter in waiting:
+            if not force:
                 try:
-                    if predicate():
-                        break
+                    if not waiter.predicate():
+                        continue
                 except Exception:
-                    break  # let the waiter call it and see the error itself
-            else:
-                return
-        with self._cond:
-            self._cond.notify_all()
+                    pass  # let the waiter call it and see the error itself
+            waiter.wake()
 
     def _later(self, fn: Callable[[], None]) -> None:
         with self._pending_lock:
@@ -402,6 +414,24 @@ class TcpDriver:
                 close_journal(self.journal)
             except Exception:
                 log.exception("%s: closing the journal failed", self.node_id)
+
+
+class _Waiter:
+    """A thread blocked in `TcpDriver.wait`: its predicate, and a lock it sleeps on (held while
+    nobody has woken it; the loop releases it once the predicate holds)."""
+
+    __slots__ = ("predicate", "lock")
+
+    def __init__(self, predicate: Callable[[], bool]) -> None:
+        self.predicate = predicate
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def wake(self) -> None:
+        try:
+            self.lock.release()
+        except RuntimeError:
+            pass  # already woken, and the waiter has not slept again since
 
 
 def _default_admin_handler(request: AdminRequest) -> None:

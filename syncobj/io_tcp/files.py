@@ -8,6 +8,11 @@
   file or the new one; at worst a stale `<name>.tmp` that the next write
   replaces.
 - `truncate` cuts a file in place and fsyncs it (used to drop a torn tail).
+- `rename` moves a complete file over another and fsyncs the directory (the
+  journal's off-loop compaction swaps its rewritten file in this way).
+- `write_new_file` writes a file that nobody else may be writing (created with
+  O_EXCL), in pieces, and fsyncs it: how a fork child or a helper thread writes
+  a dump under a temporary name before the loop renames it into place.
 
 `fsync=False` skips every fsync.  **Unsafe**: it survives a crash of the
 process (the OS still has the data) but not a power loss or kernel crash,
@@ -80,6 +85,39 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True) -> None:
         fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
+def write_new_file(path: str, parts: "list[bytes | memoryview]", *, fsync: bool = True) -> None:
+    """Create `path` (it must not exist: O_EXCL) holding `parts` one after another, and fsync it.
+
+    The parts are written as they are, never joined, so a 100 MB snapshot is not copied once
+    more in memory.  On any failure the partial file is removed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        try:
+            for part in parts:
+                _write_all(fd, part)
+            if fsync:
+                _fsync_file(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        raise
+
+
+def rename_durably(src: str, dst: str, *, fsync: bool = True) -> None:
+    """Move the complete file `src` over `dst` (atomic) and make the rename durable."""
+    os.replace(src, dst)
+    if fsync:
+        fsync_directory(os.path.dirname(os.path.abspath(dst)))
+        src_dir = os.path.dirname(os.path.abspath(src))
+        if src_dir != os.path.dirname(os.path.abspath(dst)):
+            fsync_directory(src_dir)
+
+
 class FileBackend:
     """Named files in `directory`; see the module docstring for durability."""
 
@@ -141,6 +179,12 @@ class FileBackend:
                 _fsync_file(fd)
             finally:
                 os.close(fd)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Replace `dst` with the complete, synced file `src`; durable when this returns."""
+        self._close(src)
+        self._close(dst)
+        rename_durably(self.path(src), self.path(dst), fsync=self.fsync)
 
     def delete(self, name: str) -> None:
         self._close(name)

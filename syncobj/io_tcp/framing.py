@@ -141,6 +141,10 @@ class FrameDecoder:
         self._max = max_frame_size
         self.opener = opener
         self._buf = bytearray()
+        #: Where the next frame starts in `_buf`: frames are consumed by moving this offset, and the
+        #: consumed front is dropped only once it is half the buffer (dropping it after every frame
+        #: moved the rest of a 1 MiB read once per small frame in it).
+        self._pos = 0
         self._failed: FrameError | None = None
         #: (flags, length) of the frame at the front of the buffer once its header was checked:
         #: each header is parsed once, not on every feed and pull.
@@ -159,12 +163,12 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a returned frame."""
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     @property
     def in_frame(self) -> bool:
         """True while a partial frame is waiting for more bytes."""
-        return bool(self._buf)
+        return len(self._buf) > self._pos
 
     def feed(self, data: bytes) -> None:
         if self._failed is not None:
@@ -172,7 +176,7 @@ class FrameDecoder:
         self._buf += data
         # Check the header as soon as it is complete: an oversized or foreign frame is refused
         # before its body is buffered.
-        if self._head is None and len(self._buf) >= HEADER_SIZE:
+        if self._head is None and len(self._buf) - self._pos >= HEADER_SIZE:
             self._head = self._check_header()
 
     def next_frame(self) -> Frame | None:
@@ -180,21 +184,22 @@ class FrameDecoder:
         if self._failed is not None:
             raise self._failed
         head = self._head
+        start = self._pos
         if head is None:
-            if len(self._buf) < HEADER_SIZE:
+            if len(self._buf) - start < HEADER_SIZE:
                 return None
             head = self._head = self._check_header()
         flags, length = head
-        end = HEADER_SIZE + length
+        end = start + HEADER_SIZE + length
         if len(self._buf) < end:
             return None
         try:
             # msgpack reads the clear payload in place: no copy of a frame that may be megabytes.
-            with memoryview(self._buf) as view, view[HEADER_SIZE:end] as body:
+            with memoryview(self._buf) as view, view[start + HEADER_SIZE:end] as body:
                 if flags & FLAG_ENCRYPTED:
                     if self.opener is None:
                         raise FrameError("encrypted frame on a connection without keys")
-                    payload = unpack_payload(self.opener(bytes(view[:HEADER_SIZE]), bytes(body)))
+                    payload = unpack_payload(self.opener(bytes(view[start:start + HEADER_SIZE]), bytes(body)))
                 elif self.opener is not None:
                     raise FrameError("clear-text frame on an authenticated connection")
                 else:
@@ -202,7 +207,15 @@ class FrameDecoder:
         except FrameError as exc:
             self._failed = exc
             raise
-        del self._buf[:end]  # after the views are released (a bytearray with views cannot shrink)
+        # After the views are released (a bytearray with views cannot shrink).
+        if end == len(self._buf):
+            self._buf.clear()
+            self._pos = 0
+        elif end * 2 >= len(self._buf):
+            del self._buf[:end]
+            self._pos = 0
+        else:
+            self._pos = end
         self._head = None
         return Frame(flags, payload)
 
@@ -212,7 +225,7 @@ class FrameDecoder:
 
     def _check_header(self) -> tuple[int, int]:
         """(flags, length) of the header at the front of the buffer, or FrameError."""
-        magic, version, flags, length = HEADER.unpack_from(self._buf)
+        magic, version, flags, length = HEADER.unpack_from(self._buf, self._pos)
         reason = None
         if magic != MAGIC:
             reason = f"bad magic {magic!r} (not a syncobj peer?)"

@@ -22,7 +22,7 @@ class ProgressState(enum.Enum):
 
 class Progress:
     __slots__ = ("match_index", "next_index", "state", "inflight", "probe_sent", "last_active",
-                 "snapshot_offset", "snapshot_index", "snapshot_sent_at", "inflight_since")
+                 "snapshot_offset", "snapshot_index", "snapshot_sent_at", "inflight_since", "commit_sent")
 
     def __init__(self, next_index: int, now: float) -> None:
         self.match_index = 0
@@ -35,6 +35,7 @@ class Progress:
         self.snapshot_index = 0
         self.snapshot_sent_at = 0.0
         self.inflight_since = now  # when the oldest unacknowledged append was sent or last acked
+        self.commit_sent = 0  # highest commit index an append to this follower carried
 
     def become_probe(self) -> None:
         self.state = ProgressState.PROBE

@@ -193,6 +193,12 @@ class Raft:
     def term_at(self, index: int) -> int | None:
         return self.log.term_at(index)
 
+    def log_bounds(self) -> tuple[int, int]:
+        """(snapshot index, last index): what a host checks on every loop turn to decide on
+        compaction, without `status()`, which builds a report per peer."""
+        log = self.log
+        return log.snapshot_index, log.snapshot_index + len(log.entries)
+
     def entries_from(self, index: int) -> list[Entry]:
         return self.log.slice(max(index, self.log.first_index), self.log.last_index + 1)
 
@@ -919,6 +925,7 @@ class Raft:
                     pr.become_replicate()
                 self._maybe_send_timeout_now(now)
                 self._send_append(now, sender)
+                self._tell_commit(sender, pr)
             elif msg.index >= pr.match_index and pr.state is not ProgressState.SNAPSHOT:
                 pr.next_index = max(pr.match_index + 1, min(pr.next_index - 1, msg.index + 1))
                 pr.state = ProgressState.PROBE
@@ -1039,6 +1046,7 @@ class Raft:
         read_ctx = self._read_ctx if self._reads else 0
         self._send(peer, AppendEntries(self.term, prev, prev_term, tuple(entries), self.commit, read_ctx))
         pr.sent(prev + len(entries), self._now)
+        pr.commit_sent = self.commit
 
     def _send_heartbeat(self, peer: str, pr: Progress) -> None:
         prev = pr.match_index
@@ -1049,6 +1057,7 @@ class Raft:
             return
         read_ctx = self._read_ctx if self._reads else 0
         self._send(peer, AppendEntries(self.term, prev, prev_term, (), min(self.commit, prev), read_ctx))
+        pr.commit_sent = max(pr.commit_sent, min(self.commit, prev))
 
     def _send_snapshot_chunk(self, now: float, peer: str, pr: Progress) -> None:
         snap = self._snapshot
@@ -1090,14 +1099,30 @@ class Raft:
                 self._announce_commit()
 
     def _announce_commit(self) -> None:
-        """Tell idle followers the new commit index now rather than at the next heartbeat, so a
-        call made on a follower completes in two round trips; busy pipelines carry it anyway."""
+        """Tell idle followers that wait for it the new commit index now (see `_tell_commit`)."""
         for peer, pr in self.progress.items():
-            if pr.state is ProgressState.REPLICATE and not pr.inflight:
-                if pr.next_index <= self.log.last_index:
-                    self._send_append(self._now, peer)
-                else:
-                    self._send_heartbeat(peer, pr)
+            self._tell_commit(peer, pr)
+
+    #: How many of the newest committed entries `_tell_commit` looks through for a peer's own.
+    _TELL_COMMIT_SCAN = 64
+
+    def _tell_commit(self, peer: str, pr: Progress) -> None:
+        """Send an idle follower the commit index now, rather than with the next append or
+        heartbeat, when it waits for it: it proposed an entry committed since the commit index it
+        was last sent, so a call made on a follower completes in two round trips whichever
+        follower acknowledged first.  Busy pipelines carry the commit index anyway, and the other
+        followers learn it with the next message: announcing every commit to every idle follower
+        cost each call made on the leader a third more messages (an empty append and its response
+        per peer)."""
+        if pr.state is not ProgressState.REPLICATE or pr.inflight or pr.commit_sent >= self.commit:
+            return
+        lo = max(pr.commit_sent, self.commit - self._TELL_COMMIT_SCAN, self.log.snapshot_index) + 1
+        if not any(e.origin == peer for e in self.log.slice(lo, self.commit + 1)):
+            return
+        if pr.next_index <= self.log.last_index:
+            self._send_append(self._now, peer)
+        else:
+            self._send_heartbeat(peer, pr)
 
     def _after_commit(self) -> None:
         """Steps a leader takes once a configuration entry commits."""
@@ -1180,6 +1205,12 @@ class Raft:
             out = FailReason.NOT_LEADER if reason is FailReason.LEADER_CHANGED else reason
             self._send(r.requester, ReadIndexResponse(self.term, r.token, int(out),
                                                       r.index if reason is FailReason.SUCCESS else 0))
+            pr = self.progress.get(r.requester)
+            if (reason is FailReason.SUCCESS and pr is not None and pr.state is ProgressState.REPLICATE
+                    and not pr.inflight and self.role is Role.LEADER):
+                # The follower serves the read once it has applied r.index: tell it the commit index
+                # now (it may not know it yet: commits are not announced to every follower).
+                self._send_heartbeat(r.requester, pr)
 
     # ------------------------------------------------------------------ membership bookkeeping
 

@@ -15,6 +15,11 @@ Contract the storage logic relies on:
 - `sync(name)` returns once everything written to `name` is durable.
 - Optionally, `truncate(name, size)` cuts a file in place (the journal uses it
   to drop a torn tail without rewriting the file; without it, it uses `write`).
+- Optionally, `rename(src, dst)` moves a complete, synced file over another,
+  durably, when it returns (the journal's background compaction and
+  `Journal.adopt_dump` need it; without it, compaction rewrites inline).
+  `write` and `sync` of a file that only a helper thread uses (`<journal>.next`)
+  may be called from that thread while the loop appends to the journal.
 """
 
 from __future__ import annotations

@@ -20,7 +20,19 @@ Rules this file keeps (crash recovery rests on them):
   to load.
 - **Compaction** rewrites the journal after a snapshot is durable: the hard
   state, the snapshot's position and the entries after it, as one record of a
-  new file, replaced atomically (`write` + `sync`).
+  new file.  The journal keeps the stored entries in memory (references to the
+  kernel's own `Entry` objects), so a rewrite reads nothing back.  With
+  `background=True` and a backend that can `rename`, the new file
+  (`<name>.next`) is encoded and written on a helper thread while the loop goes
+  on appending to the old one; the records appended meanwhile are kept and,
+  once the helper is done, appended to the new file, which is synced and then
+  renamed over the old one.  At every crash point `<name>` is a whole journal:
+  the old one until the rename, the new one (holding everything) after it.
+  Without those, the rewrite happens inline, from memory.
+- **A dump written elsewhere** (a fork child, a helper thread) is adopted with
+  `adopt_dump`: the loop checks that it still fits (no newer snapshot was
+  stored meanwhile), renames it over the dump, and records its position, as if
+  `save_snapshot` had written it.
 - **Same logic everywhere.**  Nothing here touches the OS: the real-file
   backend (`syncobj.io_tcp.files`) and the simulator's disk run this code.
 - **The stored log follows `log_state.py`'s rules**, checked on write and on
@@ -33,11 +45,12 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Iterable
+import threading
+from typing import Any, Iterable
 
 import attrs
 
-from ..kernel import Batch, Restored, Snapshot
+from ..kernel import Batch, Restored, Snapshot, SnapshotMeta
 from . import checksum
 from .backend import StorageBackend
 from .dump import decode_dump, encode_dump
@@ -48,6 +61,7 @@ from .ops import (ENTRIES, HARD_STATE, SNAPSHOT, TRUNCATE, MalformedPayload, Op,
                   join_ops)
 from .records import RecordReader, TornTail, cluster_id_bytes, decode_header, encode_header, encode_record
 
+NEXT_SUFFIX = ".next"  # the rewritten journal, until it is renamed over the old one
 JOURNAL_MAGIC = b"SYNCOBJJ"
 JOURNAL_VERSION = 1
 STEP = 1  # record type: the operations of one flush
@@ -90,7 +104,7 @@ class Journal:
     """
 
     def __init__(self, backend: StorageBackend, cluster_id: str | bytes, *, name: str = "journal",
-                 dump_name: str | None = None) -> None:
+                 dump_name: str | None = None, background: bool = False) -> None:
         self.backend = backend
         self.cluster_id = cluster_id_bytes(cluster_id)
         self.name = name
@@ -105,6 +119,10 @@ class Journal:
         self.report: LoadReport | None = None
         self.syncs = 0  # journal syncs plus dump writes: what group commit saves
         self.records_written = 0
+        # Off-loop compaction (see the module docstring): used when asked for and the backend can rename.
+        self.background = background and callable(getattr(backend, "rename", None))
+        self._rewriter: _Rewriter | None = None
+        self.rewrites = 0  # journal rewrites done (compactions, fixes at load): for tests and benchmarks
 
     # -- reading back ------------------------------------------------------------
 
@@ -114,6 +132,7 @@ class Journal:
         Creates an empty journal when there is none.  Resets this object, so a
         process that restarts may call it again."""
         self._state = None  # until this load succeeds, nothing may be persisted
+        self._abandon_rewrite()
         self._queued.clear()
         self._rewrite_due = False
         self._broken = None
@@ -152,8 +171,12 @@ class Journal:
             assert dump is not None and dump.meta == state.snapshot
             snapshot = dump
         restored = Restored(state.hard_state, snapshot, entries)
-        state.entries = None  # the kernel keeps the log; we keep only its shape
+        # The journal keeps its own list of the same Entry objects (8 bytes an entry), so that a
+        # compaction can write the entries after the snapshot without reading the file back.
+        state.entries = list(entries)
         self._state = state
+        if self.backend.read(self.name + NEXT_SUFFIX) is not None:
+            self.backend.delete(self.name + NEXT_SUFFIX)  # a rewrite cut short by a crash: never renamed
         return restored
 
     def _read_dump(self) -> Snapshot | None:
@@ -242,24 +265,22 @@ class Journal:
         ops: list[bytes] = []
         dumps: list[tuple[int, Snapshot]] = []  # (position in ops, snapshot to write before it)
         try:
+            if compacted is not None and compacted == (batch.snapshot.meta if batch.snapshot is not None
+                                                       else state.snapshot):
+                compacted = None  # already stored
+            _apply_batch(trial, batch, compacted)
             if batch.hard_state is not None:
-                trial.set_hard_state(batch.hard_state)
                 ops.append(encode_hard_state(batch.hard_state))
             if batch.truncate_from is not None:
-                trial.truncate(batch.truncate_from)
                 ops.append(encode_truncate(batch.truncate_from))
             if batch.entries:
-                trial.append(batch.entries)
                 ops.append(encode_entries(batch.entries))
             if batch.snapshot is not None:
-                trial.install_snapshot(batch.snapshot.meta)
                 dumps.append((len(ops), batch.snapshot))
                 ops.append(encode_snapshot(batch.snapshot.meta))
             if compacted is not None:
-                if compacted != trial.snapshot:
-                    trial.compact(compacted)
-                    dumps.append((len(ops), Snapshot(compacted, bytes(compacted_data or b""))))
-                    ops.append(encode_snapshot(compacted))
+                dumps.append((len(ops), Snapshot(compacted, compacted_data or b"")))
+                ops.append(encode_snapshot(compacted))
         except (InvalidChange, UnstorableValue) as exc:
             raise StorageUsageError(f"refusing to persist a batch that would break the log: {exc}") from None
         except (TypeError, AttributeError) as exc:
@@ -267,23 +288,34 @@ class Journal:
         done = 0
         for pos, snap in dumps:
             self._queued.extend(ops[done:pos])
-            self.flush()
+            self._flush_queued()
             self._write_dump(snap)
             done = pos
-            self._rewrite_due = True
         self._queued.extend(ops[done:])
+        # The trial checked the batch and becomes the state; the entries it does not keep follow it.
+        trial.entries = _mirror_entries(state.entries, state.base_index, batch, trial)  # type: ignore[arg-type]
         self._state = trial
+        if dumps:
+            self._rewrite_due = True  # by the next flush, once the state above is all on disk
 
     def flush(self) -> None:
         """Make everything staged durable: one record, one append, one sync (no I/O when nothing is staged).
-        Then, if a snapshot became durable, rewrite the journal without what it covers."""
+        Then, if a snapshot became durable, rewrite the journal without what it covers (or start
+        that rewrite on a helper thread, or swap in one that the helper finished)."""
         self._ready()
+        self._flush_queued()
+        if self._rewriter is not None and self._rewriter.done():
+            self._finish_rewrite()
+        if self._rewrite_due and self._rewriter is None:
+            self.compact_journal()
+
+    def _flush_queued(self) -> None:
         if self._queued:
             record = encode_record(STEP, join_ops(self._queued), self._algorithm)
             self._io(self._append_sync, record)
             self._queued.clear()
-        if self._rewrite_due:
-            self.compact_journal()
+            if self._rewriter is not None:
+                self._rewriter.tail.append(record)
 
     def persist(self, batch: Batch, compacted_data: bytes | None = None) -> None:
         """Stage one batch and flush it."""
@@ -303,28 +335,78 @@ class Journal:
             self.stage(b)
         self.flush()
 
+    def adopt_dump(self, meta: SnapshotMeta, name: str) -> bool:
+        """Record that a dump covering `meta` is already durable in the backend file `name`
+        (written whole in the dump format and synced, by a fork child or a helper thread).
+
+        It is renamed over the dump and its position recorded, as `save_snapshot` would have
+        done after writing it; the journal is trimmed after.  Returns False, deleting `name` and
+        changing nothing else, when the snapshot no longer fits: a newer one was stored while
+        it was being written.  Needs a backend with `rename`."""
+        state = self._ready()
+        rename = getattr(self.backend, "rename", None)
+        if rename is None:
+            raise StorageUsageError(f"adopt_dump needs a backend that can rename; {type(self.backend).__name__} "
+                                    "cannot: use save_snapshot")
+        if meta == state.snapshot or (state.snapshot is not None and meta.index <= state.snapshot.index):
+            self.backend.delete(name)
+            return False
+        trial = state.copy()
+        try:
+            trial.compact(meta)
+        except InvalidChange as exc:
+            raise StorageUsageError(f"refusing to adopt the dump {name}: {exc}") from None
+        self.flush()  # the dump is never behind the journal
+        self._io(rename, name, self.dump_name)
+        self.syncs += 1
+        self._queued.append(encode_snapshot(meta))
+        state.compact(meta)
+        self._rewrite_due = True
+        self.flush()
+        return True
+
     def compact_journal(self) -> None:
-        """Rewrite the journal as one record: hard state, snapshot position, entries after it.
-        Everything staged is flushed first."""
+        """Rewrite the journal as one record: hard state, snapshot position, entries after it
+        (from memory: nothing is read back).  Everything staged is flushed first.  With
+        `background`, the rewrite only starts here; a later `flush` swaps it in."""
         self._ready()
         if self._queued:
             self._rewrite_due = True
             self.flush()  # which comes back here with nothing queued
             return
+        if self._rewriter is not None:
+            self._rewrite_due = True  # again once the one running is swapped in
+            return
         self._rewrite_due = False
-        data = self.backend.read(self.name)
-        if data is None:
-            raise StorageError(f"{self.name}: the journal vanished while in use")
-        data = bytes(data)
-        header = decode_header(data, file=self.name, kind="journal", magic=JOURNAL_MAGIC,
-                               versions=(JOURNAL_VERSION,), cluster_id=self.cluster_id)
-        state = LogState(keep_entries=True)
-        reader = RecordReader(data, header.size, file=self.name, algorithm=header.checksum)
-        self._replay_all(state, reader, data)
-        if reader.torn is not None:
-            raise CorruptFileError(self.name, f"the journal in use has a bad last record ({reader.torn.reason})",
-                                   reader.torn.offset, "it was synced by this process, so the disk is failing")
-        self._rewrite(state)
+        if not self.background:
+            self._rewrite(self._state)  # type: ignore[arg-type]
+            return
+        state = self._state
+        assert state is not None and state.entries is not None
+        ops: list[Op] = [(HARD_STATE, state.hard_state)]
+        if state.snapshot is not None:
+            ops.append((SNAPSHOT, state.snapshot))
+        if state.entries:
+            ops.append((ENTRIES, list(state.entries)))  # a copy of the list: the loop goes on changing it
+        self._rewriter = _Rewriter(self.backend, self.name + NEXT_SUFFIX, self._header(), ops, self._algorithm)
+
+    def wait_compaction(self, timeout: float | None = None) -> bool:
+        """Wait until a background rewrite has been written (it is swapped in by the next
+        `flush`, or here when nothing is staged).  True when no rewrite is left running."""
+        rewriter = self._rewriter
+        if rewriter is None:
+            return True
+        rewriter.thread.join(timeout)
+        if not rewriter.done():
+            return False
+        if not self._queued and self._broken is None and self._state is not None:
+            self._finish_rewrite()
+        return True
+
+    @property
+    def compaction_running(self) -> bool:
+        """Whether a background rewrite is still to be swapped in."""
+        return self._rewriter is not None
 
     @property
     def has_staged(self) -> bool:
@@ -369,6 +451,38 @@ class Journal:
     def _header(self) -> bytes:
         return encode_header(JOURNAL_MAGIC, JOURNAL_VERSION, self._algorithm, self.cluster_id)
 
+    def _finish_rewrite(self) -> None:
+        """The helper wrote `<name>.next`: append what the loop appended meanwhile, sync, rename."""
+        rewriter = self._rewriter
+        assert rewriter is not None and rewriter.done()
+        self._rewriter = None
+        nxt = self.name + NEXT_SUFFIX
+        if rewriter.error is not None:
+            # The old journal is whole and in use: nothing is lost, it just stays long until the next try.
+            log.warning("%s: background compaction failed (%r); the journal stays as it is until the next one",
+                        self.name, rewriter.error)
+            try:
+                self.backend.delete(nxt)
+            except Exception:  # the disk refuses even that: the next append will say so
+                pass
+            return
+
+        def swap() -> None:
+            if rewriter.tail:
+                self.backend.append(nxt, b"".join(rewriter.tail))
+            self.backend.sync(nxt)
+            self.backend.rename(nxt, self.name)  # type: ignore[attr-defined]
+            self.syncs += 2
+        self._io(swap)
+        self.rewrites += 1
+        self.records_written += 1
+
+    def _abandon_rewrite(self) -> None:
+        rewriter, self._rewriter = self._rewriter, None
+        if rewriter is not None:
+            rewriter.thread.join()  # never two writers of <name>.next
+            self.backend.delete(self.name + NEXT_SUFFIX)
+
     def _rewrite(self, state: LogState) -> None:
         assert state.entries is not None
         ops: list[Op] = [(HARD_STATE, state.hard_state)]
@@ -384,6 +498,7 @@ class Journal:
             self.syncs += 1
             self.records_written += 1
         self._io(write)
+        self.rewrites += 1
 
     def _cut(self, raw: bytes, offset: int) -> None:
         truncate = getattr(self.backend, "truncate", None)
@@ -395,6 +510,61 @@ class Journal:
                 self.backend.write(self.name, raw[:offset])
             self.backend.sync(self.name)
         self._io(cut)
+
+
+class _Rewriter:
+    """A journal rewrite on a helper thread: encode the one record and write `<name>.next`
+    (the backend's `write`: whole and synced).  It touches only that file; `tail` collects, on
+    the loop, the records appended to the old journal meanwhile."""
+
+    def __init__(self, backend: Any, name: str, header: bytes, ops: list[Op], algorithm: int) -> None:
+        self.tail: list[bytes] = []
+        self.error: BaseException | None = None
+        self._backend, self._name, self._header, self._ops, self._algorithm = backend, name, header, ops, algorithm
+        self.thread = threading.Thread(target=self._run, name=f"syncobj compaction {name}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            data = self._header + encode_record(STEP, encode_ops(self._ops), self._algorithm)
+            self._ops = []
+            self._backend.write(self._name, data)
+            self._backend.sync(self._name)
+        except BaseException as exc:  # reported on the loop by Journal._finish_rewrite
+            self.error = exc
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
+def _mirror_entries(entries: list[Any], old_base: int, batch: Batch, after: LogState) -> list[Any]:
+    """The stored entries after `batch`, given those before it: the same changes `LogState` made
+    to `after` (checked there), done on the list alone."""
+    if batch.truncate_from is not None:
+        del entries[max(batch.truncate_from - old_base - 1, 0):]
+    if batch.entries:
+        del entries[batch.entries[0].index - old_base - 1:]  # Raft's overwrite
+        entries.extend(batch.entries)
+    if after.base_index != old_base:  # a snapshot: the entries after it stay only if the log goes on past it
+        if after.last_index > after.base_index:
+            del entries[:after.base_index - old_base]
+        else:
+            entries.clear()
+    return entries
+
+
+def _apply_batch(state: LogState, batch: Batch, compacted: SnapshotMeta | None) -> None:
+    """A batch's changes, in the order the journal writes them (`compacted` only when it is stored)."""
+    if batch.hard_state is not None:
+        state.set_hard_state(batch.hard_state)
+    if batch.truncate_from is not None:
+        state.truncate(batch.truncate_from)
+    if batch.entries:
+        state.append(batch.entries)
+    if batch.snapshot is not None:
+        state.install_snapshot(batch.snapshot.meta)
+    if compacted is not None:
+        state.compact(compacted)
 
 
 def _apply(state: LogState, op: Op) -> None:

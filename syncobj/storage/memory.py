@@ -34,6 +34,15 @@ class MemoryBackend:
                 self.durable.pop(n, None)
         self.syncs += 1
 
+    def rename(self, src: str, dst: str) -> None:
+        """Move `src` over `dst`; the rename is durable at once (real files: directory fsync), the
+        content as durable as `src` was."""
+        self.current[dst] = self.current.pop(src)
+        if src in self.durable:
+            self.durable[dst] = self.durable.pop(src)
+        else:
+            self.durable.pop(dst, None)
+
     def delete(self, name: str) -> None:
         self.current.pop(name, None)
 

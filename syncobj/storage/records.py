@@ -109,11 +109,33 @@ def _show(cluster_id: bytes) -> str:
 
 
 def encode_record(rtype: int, payload: bytes, algorithm: int) -> bytes:
+    return b"".join(record_parts(rtype, payload, algorithm))
+
+
+def record_parts(rtype: int, payload: bytes | memoryview, algorithm: int) -> tuple[bytes, bytes | memoryview, bytes]:
+    """A record as (head with its crc, payload, trailing crc), for writers that must not copy a
+    big payload into one more buffer (a 100 MB dump)."""
     fn = checksum.function(algorithm)
     assert fn is not None
     head = _HEAD.pack(MARKER, rtype, len(payload))
     head_crc = fn(head)
-    return b"".join((head, _U32.pack(head_crc), payload, _U32.pack(fn(payload, head_crc))))
+    return head + _U32.pack(head_crc), payload, _U32.pack(fn(payload, head_crc))
+
+
+def parse_head(raw: bytes, fn: checksum.ChecksumFn) -> tuple[int, int, int] | None:
+    """(type, payload length, head crc) of a record head of HEAD_SIZE bytes; None when it is damaged."""
+    marker, rtype, length, head_crc = _HEAD_WITH_CRC.unpack(raw)
+    if marker != MARKER or fn(raw[:_HEAD.size]) != head_crc:
+        return None
+    return rtype, length, head_crc
+
+
+def header_size(fixed: bytes) -> int:
+    """The whole header's size, from its first HEADER_FIXED_SIZE bytes (for readers of a stream)."""
+    return _HEADER_FIXED.size + _HEADER_FIXED.unpack(fixed)[3] + 4
+
+
+HEADER_FIXED_SIZE = _HEADER_FIXED.size
 
 
 @attrs.frozen(slots=True)

@@ -1,0 +1,150 @@
+"""CPU per call under load, per node: 3 nodes in ONE process, W calls kept in flight, no threads.
+
+    python bench/_window_path.py [--window 1000] [--calls 20000] [--size 10] [--rounds 3] [--profile]
+    bench/.venv-pysyncobj/bin/python bench/_window_path.py --lib pysyncobj
+
+Why: `tcp_bench.py` measures throughput with one process per node, where the machine's other
+work moves calls/s by +-25 %.  Here every node runs with autoTick=False and this thread turns
+their loops round-robin while it keeps `--window` calls in flight (refilled each round), so the
+CPU each node spends (`time.thread_time` around its own `doTick`, the caller's `put` counted to
+the leader, as in the real benchmark where the load runs in the leader's process) divided by the
+completed calls is the steady number that bounds throughput: the leader's CPU per call.
+Real TCP on 127.0.0.1, OS-chosen ports.  Prints, per round, the leader's and the followers' CPU
+microseconds per call; with --profile, a cProfile of one more round sorted by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+
+def _free_addresses(n: int) -> list[str]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lib", choices=("syncobj", "pysyncobj"), default="syncobj")
+    p.add_argument("--window", type=int, default=1000, help="calls kept in flight")
+    p.add_argument("--calls", type=int, default=20000, help="completed calls per round")
+    p.add_argument("--size", type=int, default=10, help="payload bytes")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--batch-bytes", type=int, help="appendEntriesBatchSizeBytes (default: the library's)")
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args(argv)
+    if args.lib == "syncobj":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from syncobj import SyncObj, SyncObjConf, replicated
+    else:
+        from pysyncobj import SyncObj, SyncObjConf, replicated
+
+    class Bench(SyncObj):  # type: ignore[misc, valid-type]
+        def __init__(self, addr: str, peers: list[str], conf: Any) -> None:
+            super().__init__(addr, peers, conf)
+            self.count = 0
+
+        @replicated
+        def put(self, payload: bytes) -> int:
+            self.count += 1
+            return self.count
+
+    addrs = _free_addresses(args.nodes)
+    conf = SyncObjConf(autoTick=False, **({"appendEntriesBatchSizeBytes": args.batch_bytes} if args.batch_bytes else {}))
+    nodes = [Bench(a, [x for x in addrs if x != a], conf) for a in addrs]
+    cpu = [0.0] * len(nodes)
+    clock = time.thread_time
+    try:
+        def turn() -> None:
+            for i, node in enumerate(nodes):
+                t0 = clock()
+                node.doTick(0.0)
+                cpu[i] += clock() - t0
+
+        def ready() -> bool:
+            return any(n._isLeader() for n in nodes) and all(
+                (n.isReady() if hasattr(n, "isReady") else n._isReady()) for n in nodes)
+
+        end = time.monotonic() + 30
+        while not ready():
+            if time.monotonic() > end:
+                print("no leader within 30 s", file=sys.stderr)
+                return 1
+            turn()
+            time.sleep(0.001)
+        li = next(i for i, n in enumerate(nodes) if n._isLeader())
+        leader = nodes[li]
+        payload = os.urandom(args.size)
+        state = {"done": 0, "failed": 0, "submitted": 0}  # across rounds: calls stay in flight between them
+
+        def callback(result: Any, reason: Any) -> None:
+            state["done"] += 1
+            if reason != 0:
+                state["failed"] += 1
+
+        def run(n: int) -> tuple[float, float, float]:
+            for i in range(len(cpu)):
+                cpu[i] = 0.0
+            start_done = state["done"]
+            submitted = state["submitted"]
+            wall = time.monotonic()
+            stall_turns = 0
+            while state["done"] - start_done < n:
+                free = args.window - (submitted - state["done"])
+                if free > 0:
+                    t0 = clock()
+                    for _ in range(free):
+                        submitted += 1
+                        leader.put(payload, callback=callback)
+                    cpu[li] += clock() - t0
+                    state["submitted"] = submitted
+                before = state["done"]
+                turn()
+                stall_turns = stall_turns + 1 if state["done"] == before else 0
+                if stall_turns > 100_000:
+                    raise RuntimeError("no call completed within 100000 loop rounds")
+            done = state["done"] - start_done
+            wall = time.monotonic() - wall
+            rest = [c for i, c in enumerate(cpu) if i != li]
+            return cpu[li] / done * 1e6, sum(rest) / len(rest) / done * 1e6, done / wall
+
+        run(min(args.calls, 5000))  # warm up
+        rows = []
+        for _ in range(args.rounds):
+            rows.append(run(args.calls))
+        rows.sort()
+        med = rows[len(rows) // 2]
+        print(f"{args.lib}: window {args.window}, {args.size} B, {args.nodes} nodes: leader CPU per call "
+              f"min {rows[0][0]:.1f} us, median {med[0]:.1f} us; followers {med[1]:.1f} us; "
+              f"{med[2]:,.0f} calls/s in one process; failed {state['failed']}")
+        if args.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            run(args.calls)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(45)
+    finally:
+        for node in nodes:
+            node.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
