@@ -175,3 +175,33 @@ def test_a_consumer_of_another_class_at_the_same_position_is_reported_not_called
     c.run_for(1)
     assert c.consumers["n3"][0].v == []
     assert "object #1 on this node is a" in caplog.text
+
+
+def test_a_committed_entry_this_node_cannot_decode_stops_it_instead_of_being_skipped(monkeypatch, caplog) -> None:
+    # An entry written by a newer syncobj (a command tag this build does not know) must not be
+    # skipped: the other nodes may have applied it, so skipping would silently fork the state.
+    import msgpack
+
+    from syncobj.host import commands
+    from syncobj.host.core import UnappliableEntry
+    from syncobj.io_sim.violation import ProcessFailure
+
+    c = cluster(seed=4)
+    node = leader(c)
+    assert node.inc(sync=True, timeout=5) == 1
+    core = node._syncobj_core()
+    before = core.last_applied
+    monkeypatch.setattr(commands, "encode_set_version", lambda v: msgpack.packb([99, v]))
+    caplog.set_level(logging.CRITICAL)
+    node.setCodeVersion(1)
+    with pytest.raises(ProcessFailure) as info:
+        c.run_for(5)
+    assert isinstance(info.value.error, UnappliableEntry)
+    assert "not a command this node understands" in str(info.value.error)
+    stopped = c.nodes[info.value.node]
+    stopped_core = stopped._syncobj_core()
+    assert stopped_core.last_applied == before  # the entry was not applied, nor skipped over
+    assert stopped.n == 1
+    assert any("cannot apply the log" in r.getMessage() for r in caplog.records)
+    with pytest.raises(SyncObjUsageError, match="could not apply the log"):
+        stopped.inc(sync=True, timeout=1)

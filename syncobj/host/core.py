@@ -51,6 +51,10 @@ Callback = Callable[[Any, int], None]
 _USER_STATE = {Role.FOLLOWER: 0, Role.PRE_CANDIDATE: 0, Role.CANDIDATE: 1, Role.LEADER: 2}
 
 
+class UnappliableEntry(Exception):
+    """A committed entry this node cannot apply: it stops rather than let its state diverge."""
+
+
 class _Transfer:
     """A queued leader-transfer request; `target` None lets the kernel pick the most caught-up voter."""
 
@@ -221,7 +225,8 @@ class Core:
         if self.closed:
             raise SyncObjUsageError("this SyncObj was destroyed")
         if self.broken is not None:
-            raise SyncObjUsageError(f"this node stopped after a storage failure: {self.broken!r}")
+            what = "it could not apply the log" if isinstance(self.broken, UnappliableEntry) else "a storage failure"
+            raise SyncObjUsageError(f"this node stopped after {what}: {self.broken}")
 
     def call(self, obj: Any, name: str, args: tuple, kwargs: dict, callback: Callback | None, sync: bool,
              timeout: float | None) -> Any:
@@ -599,9 +604,15 @@ class Core:
         try:
             cmd = commands.decode(entry.data)
         except commands.BadCommand as e:
-            logger.error("%s: entry %d is not a command this node understands (%s); skipped",
-                         self.node_id, entry.index, e)
-            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(e)), FAIL_REASON.REQUEST_DENIED
+            # A committed entry every other node may have applied: skipping it would let this node's
+            # state silently differ from theirs (e.g. an entry written by a newer syncobj during a
+            # rolling upgrade).  Stop before applying it, as after a storage failure; a restart
+            # with a version that understands it carries on from here.
+            error = UnappliableEntry(
+                f"entry {entry.index} is not a command this node understands ({e}); it was written by a "
+                "newer version of syncobj or is damaged. Upgrade this node and restart it")
+            self._storage_failed(error)
+            raise error from e
         if isinstance(cmd, SetVersion):
             self._set_code_version(cmd.version)
             return None, FAIL_REASON.SUCCESS
@@ -997,7 +1008,8 @@ class Core:
     # ------------------------------------------------------------------ failure
 
     def _storage_failed(self, error: BaseException) -> None:
-        logger.critical("%s: storage failed (%r); this node stops", self.node_id, error)
+        what = "cannot apply the log" if isinstance(error, UnappliableEntry) else "storage failed"
+        logger.critical("%s: %s (%s); this node stops", self.node_id, what, error)
         self.broken = error
         self._fail_outstanding(FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
 
