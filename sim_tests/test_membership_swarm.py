@@ -3,8 +3,10 @@
 The seeds listed are the ones the 1,000-seed membership sweeps failed on, each for a reason fixed
 since: a read turned back during a failed transfer waited forever (71), a stale read from a node
 that won leadership again (695), a forward answered NOT_LEADER mid-transfer and applied twice
-(653), and two harness waits that started the liveness phase while a change issued before the
-faults ended was still in flight (576, 588).  They must keep passing; hypothesis adds fresh seeds.
+(653), two harness waits that started the liveness phase while a change issued before the
+faults ended was still in flight (576, 588), and a cluster that could never elect a leader
+because a voter behind on the log refused to vote for a candidate of a configuration it had
+not seen yet (855, 920).  They must keep passing; hypothesis adds fresh seeds.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from syncobj.io_sim.battery_run import run_batteries
 
-FOUND_BY_SWEEPS = [71, 576, 588, 653, 695]
+FOUND_BY_SWEEPS = [71, 576, 588, 653, 695, 855, 920]
 
 
 @pytest.mark.parametrize("seed", FOUND_BY_SWEEPS)

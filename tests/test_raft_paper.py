@@ -259,6 +259,19 @@ def test_a_vote_is_denied_to_a_candidate_whose_log_is_less_up_to_date():
     assert not sent(shorter, RequestVoteResponse)[0].message.granted
 
 
+def test_a_vote_is_granted_to_an_up_to_date_candidate_this_node_does_not_know_as_a_member():
+    # §4.1 of the dissertation: votes do not consult the voter's configuration.  A node behind on
+    # the log may not yet know the configuration that made the candidate a voter, and it may be
+    # one of the voters that configuration needs (membership sweep seed 920 deadlocked so).
+    net = Net(3)
+    n3 = net["n3"].raft
+    later = net.config.election_timeout_max  # past any leader's lease
+    pre = n3.receive(later, "n9", PreVote(1, 3, 1))
+    vote = n3.receive(later, "n9", RequestVote(1, 3, 1))
+    assert sent(pre, PreVoteResponse)[0].message.granted
+    assert sent(vote, RequestVoteResponse)[0].message.granted and n3.voted_for == "n9"
+
+
 def test_a_leader_does_not_commit_an_earlier_terms_entry_by_counting_replicas():
     # Figure 8: an entry of an old term stored on a majority is not committed by a later leader
     # until an entry of that leader's own term is.

@@ -73,6 +73,11 @@ class TcpDriver:
         self._dump_path: str | None = None
         self.host: Any = None
         self._members: frozenset[str] = frozenset(self.initial_peers)
+        #: Every node this one has known as a member (constructor peers and every configuration
+        #: since).  Raft messages are taken from these: a node behind on the log must still hear
+        #: from a leader, and vote for a candidate, that a newer configuration it has not seen
+        #: yet made a voter (see the kernel's vote rule).
+        self._known: set[str] = set(self.initial_peers)
         self._deadline = 0.0
         self._woken = False
         self._owner: int | None = None  # thread running a turn right now
@@ -216,6 +221,7 @@ class TcpDriver:
 
     def membership_changed(self, members: Sequence[str]) -> None:
         self._members = frozenset(members)
+        self._known.update(self._members)
         peers = sorted(self._members)
         if self._owner == threading.get_ident():
             self.transport.set_peers(peers)  # type: ignore[union-attr]
@@ -353,7 +359,7 @@ class TcpDriver:
         self._host_call(self.host.on_message, sender, message)
 
     def _is_member(self, peer: str) -> bool:
-        return peer in self._members
+        return peer in self._known
 
     def _on_connected(self, peer: str, role: str) -> None:
         if role == ROLE_READONLY and not self.readonly:

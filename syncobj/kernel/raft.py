@@ -526,13 +526,19 @@ class Raft:
         elif isinstance(msg, ReadIndexRequest):
             self._send(sender, ReadIndexResponse(self.term, msg.token, int(FailReason.NOT_LEADER)))
 
+    # Votes do not depend on whether the candidate is in *this* node's configuration (§4.1 of the
+    # dissertation): a node whose log is behind may not know the configuration that made the
+    # candidate a voter, and when it is one of that configuration's voters the cluster could
+    # never elect anyone without its vote (membership sweep seed 920: voters {n4, n5}, n5 still
+    # on an old configuration without n4).  The log check keeps elections safe; pre-vote and the
+    # leader lease keep removed nodes from disrupting a live leader.
     def _handle_pre_vote(self, now: float, sender: str, msg: PreVote) -> None:
-        grant = (msg.term > self.term and sender in self.membership.voters and not self._in_lease(now)
+        grant = (msg.term > self.term and not self._in_lease(now)
                  and self.log.is_up_to_date(msg.last_log_index, msg.last_log_term))
         self._send(sender, PreVoteResponse(msg.term if grant else self.term, grant))
 
     def _handle_request_vote(self, now: float, sender: str, msg: RequestVote) -> None:
-        grant = (msg.term == self.term and self.voted_for in (None, sender) and sender in self.membership.voters
+        grant = (msg.term == self.term and self.voted_for in (None, sender)
                  and self.role is not Role.LEADER
                  and self.log.is_up_to_date(msg.last_log_index, msg.last_log_term))
         if grant:
