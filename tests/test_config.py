@@ -12,7 +12,7 @@ PYSYNCOBJ_DEFAULTS = {
     "raftMinTimeout": 0.4, "raftMaxTimeout": 1.4, "appendEntriesPeriod": 0.1, "connectionTimeout": 3.5,
     "connectionRetryTime": 5.0, "leaderFallbackTimeout": 30.0, "appendEntriesUseBatch": True,
     "appendEntriesBatchSizeBytes": 65536, "bindAddress": None, "preferredAddrType": "ipv4",
-    "sendBufferSize": 65536, "recvBufferSize": 65536, "dnsCacheTime": 600, "dnsFailCacheTime": 30,
+    "sendBufferSize": None, "recvBufferSize": None, "dnsCacheTime": 600, "dnsFailCacheTime": 30,
     "logCompactionMinEntries": 5000, "logCompactionMinTime": 300, "logCompactionSplit": False,
     "logCompactionBatchSize": 65536, "commandsWaitLeader": True, "fullDumpFile": None, "journalFile": None,
     "bindRetryTime": 1.0, "maxBindRetries": 0, "onReady": None, "onStateChanged": None,

@@ -37,8 +37,8 @@ class TransportOptions:
     connection_retry_time: float = 5.0  # connectionRetryTime: between two dials of one peer
     bind_retry_time: float = 1.0  # bindRetryTime
     max_bind_retries: int = 0  # maxBindRetries: 0 = keep trying forever
-    send_buffer_size: int = 65536  # sendBufferSize (SO_SNDBUF)
-    recv_buffer_size: int = 65536  # recvBufferSize (SO_RCVBUF)
+    send_buffer_size: int | None = None  # sendBufferSize (SO_SNDBUF); None: leave the OS's autotuning on
+    recv_buffer_size: int | None = None  # recvBufferSize (SO_RCVBUF); None: leave the OS's autotuning on
     dns_cache_time: float = 600.0  # dnsCacheTime
     dns_fail_cache_time: float = 30.0  # dnsFailCacheTime
     preferred_addr_type: str | None = "ipv4"  # preferredAddrType
@@ -55,8 +55,10 @@ class TransportOptions:
         _non_negative("connectionRetryTime", self.connection_retry_time)
         _positive("bindRetryTime", self.bind_retry_time)
         _int_range("maxBindRetries", self.max_bind_retries, 0, 2**31)
-        _int_range("sendBufferSize", self.send_buffer_size, 1, 2**31 - 1)
-        _int_range("recvBufferSize", self.recv_buffer_size, 1, 2**31 - 1)
+        if self.send_buffer_size is not None:
+            _int_range("sendBufferSize", self.send_buffer_size, 1, 2**31 - 1)
+        if self.recv_buffer_size is not None:
+            _int_range("recvBufferSize", self.recv_buffer_size, 1, 2**31 - 1)
         _non_negative("dnsCacheTime", self.dns_cache_time)
         _non_negative("dnsFailCacheTime", self.dns_fail_cache_time)
         check_addr_type(self.preferred_addr_type)

@@ -263,8 +263,13 @@ class Transport:
         self._bind_settled.set()
 
     def _set_buffer_sizes(self, sock: socket.socket) -> None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.options.recv_buffer_size)
+        # Setting a size turns Linux's buffer autotuning off for that socket; with a fixed 64 KiB a
+        # leader with many calls in flight keeps data waiting in user space between loop turns
+        # (docs/benchmarks.md, "Large windows"), so by default the OS chooses.
+        if self.options.send_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_size)
+        if self.options.recv_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.options.recv_buffer_size)
 
     def _on_listener_ready(self, mask: int) -> None:
         assert self._listener is not None
