@@ -16,7 +16,7 @@ from typing import Any, Union
 import attrs
 
 from .errors import InvalidMessage
-from .types import Entry, EntryKind, Membership, SnapshotMeta
+from .types import Entry, EntryKind, Membership, SnapshotMeta, make_entry
 
 
 @attrs.frozen(slots=True)
@@ -170,7 +170,7 @@ def entry_from_wire(obj: Any) -> Entry:
         k = EntryKind(kind)
     except (ValueError, TypeError):
         raise InvalidMessage(f"unknown entry kind {kind!r}") from None
-    return Entry(index, term, k, data, origin, token, float(time))
+    return make_entry(index, term, k, data, origin, token, float(time))
 
 
 def _meta_to_wire(m: SnapshotMeta) -> list:

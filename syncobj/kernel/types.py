@@ -8,7 +8,7 @@ free of behaviour beyond what their own invariants need.
 from __future__ import annotations
 
 import enum
-from typing import Iterable
+from typing import Any, Iterable
 
 import attrs
 
@@ -61,6 +61,32 @@ class Entry:
     origin: str = ""
     token: int = 0
     time: float = 0.0
+
+
+def _entry_maker() -> Any:
+    """A constructor for `Entry` for callers that have already checked every field (the journal's
+    restart path, the wire decoder): it fills the slots directly, which costs about a third of the
+    attrs-generated `__init__`, a difference that shows when a restart rebuilds a million entries."""
+    new = object.__new__
+    slots = [Entry.__dict__[f.name].__set__ for f in attrs.fields(Entry)]
+    s_index, s_term, s_kind, s_data, s_origin, s_token, s_time = slots
+
+    def make_entry(index: int, term: int, kind: EntryKind, data: bytes, origin: str, token: int,
+                   time: float) -> Entry:
+        e = new(Entry)
+        s_index(e, index)
+        s_term(e, term)
+        s_kind(e, kind)
+        s_data(e, data)
+        s_origin(e, origin)
+        s_token(e, token)
+        s_time(e, time)
+        return e
+
+    return make_entry
+
+
+make_entry = _entry_maker()
 
 
 @attrs.frozen(slots=True)

@@ -31,6 +31,7 @@ from typing import Any, Sequence, Union
 import msgpack
 
 from ..kernel import Entry, EntryKind, HardState, Membership, SnapshotMeta
+from ..kernel.types import make_entry
 
 HARD_STATE = 1
 TRUNCATE = 2
@@ -179,7 +180,7 @@ def decode_single_entry(buf: bytes, start: int, end: int) -> Entry | None:
             except UnicodeDecodeError:
                 return None
             last[0], last[1] = ob, origin
-    return Entry(index, term, _KINDS[kind], buf[d0:d1], origin, token, time)
+    return make_entry(index, term, _KINDS[kind], buf[d0:d1], origin, token, time)
 
 
 def decode_ops(payload: bytes | memoryview) -> list[Op]:
@@ -234,7 +235,7 @@ def _decode_entries(body: memoryview | bytes) -> list[Entry]:
                 origin = origins[ob] = ob.decode("utf-8")
         else:
             oend, origin = end, ""
-        append(Entry(index, term, kinds[kind], blob[pos:end], origin, token, time))
+        append(make_entry(index, term, kinds[kind], blob[pos:end], origin, token, time))
         index += 1
         pos = oend
     if pos != len(blob):
