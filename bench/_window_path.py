@@ -19,23 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import time
 from typing import Any
 
-
-def _free_addresses(n: int) -> list[str]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from _call_path import _free_addresses  # noqa: E402 - a sibling script (bench/ is on sys.path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,17 +13,10 @@ from syncobj.host.sessions import ClientSession, SessionTable
 from syncobj.io_sim.cluster import SimCluster
 from syncobj.kernel import EntryKind
 
+import sim_consumers
 
-class Journal(SyncObjConsumer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: list = []
 
-    @replicated
-    def append(self, item):
-        self.items.append(item)
-        return len(self.items)
-
+class Journal(sim_consumers.Journal):
     @replicated
     def fail(self, why):
         raise ValueError(why)

@@ -14,16 +14,7 @@ import pytest
 from syncobj import FAIL_REASON, Node, SyncObjConf, SyncObjConsumer, SyncObjUsageError, replicated
 from syncobj.io_sim.cluster import SimCluster
 
-
-class Journal(SyncObjConsumer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: list = []
-
-    @replicated
-    def append(self, item):
-        self.items.append(item)
-        return len(self.items)
+from sim_consumers import Journal
 
 
 def conf(**kw) -> SyncObjConf:

@@ -11,6 +11,8 @@ from syncobj.host import commands
 from syncobj.host.commands import Call, MethodId, SessionCall
 from syncobj.host.sessions import ClientSession, SessionExpired, SessionTable
 from syncobj.io_sim.cluster import SimCluster
+
+from sim_consumers import Journal
 from syncobj.io_sim.network import LinkProfile, NetworkConfig
 from syncobj.kernel import EntryKind
 
@@ -166,17 +168,6 @@ def test_the_same_command_delivered_twice_to_the_log_is_applied_once() -> None:
     c.run_for(1)
     assert values(c) == {"n1": 1, "n2": 1, "n3": 1}
     assert len(session_entries(c, leader)) == 2  # both copies are in the log
-
-
-class Journal(SyncObjConsumer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: list = []
-
-    @replicated
-    def append(self, item):
-        self.items.append(item)
-        return len(self.items)
 
 
 def test_duplicated_and_dropped_messages_never_apply_a_call_twice() -> None:
