@@ -205,3 +205,21 @@ def test_a_committed_entry_this_node_cannot_decode_stops_it_instead_of_being_ski
     assert any("cannot apply the log" in r.getMessage() for r in caplog.records)
     with pytest.raises(SyncObjUsageError, match="could not apply the log"):
         stopped.inc(sync=True, timeout=1)
+
+
+def test_committed_bytes_that_are_no_command_at_all_are_rejected_alike_and_the_nodes_go_on(monkeypatch) -> None:
+    # Bytes no version reads as a command (a peer without the password can forward such data) are
+    # refused the same way on every node, so skipping them keeps the states equal: no node stops.
+    from syncobj.host import commands
+
+    c = cluster(seed=5)
+    node = leader(c)
+    assert node.inc(sync=True, timeout=5) == 1
+    monkeypatch.setattr(commands, "encode_set_version", lambda v: b"\xc1 not msgpack")
+    got: list = []
+    node.setCodeVersion(1, callback=lambda r, e: got.append((r, e)))
+    assert c.run_until(lambda: bool(got), 5)
+    assert got[0][1] == FAIL_REASON.REQUEST_DENIED and "not a valid syncobj encoding" in str(got[0][0])
+    monkeypatch.undo()
+    assert node.inc(sync=True, timeout=5) == 2
+    assert c.run_until(lambda: all(o.n == 2 and o.getCodeVersion() == 0 for o in c.nodes.values()), 5)

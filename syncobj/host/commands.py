@@ -40,6 +40,7 @@ CALL = 0
 SET_VERSION = 1
 SESSION_CALL = 2
 SESSION_BATCH = 3
+_NEWEST_TAG = max(CALL, SET_VERSION, SESSION_CALL, SESSION_BATCH)  # a higher tag is a newer syncobj's
 
 
 @attrs.frozen(slots=True)
@@ -98,7 +99,12 @@ Command = Union[Call, SetVersion, SessionCall, SessionBatch]
 
 
 class BadCommand(ValueError):
-    """A committed entry's bytes are not a command this host understands."""
+    """A committed entry's bytes are not a command: every version of syncobj rejects them alike."""
+
+
+class UnknownCommand(BadCommand):
+    """A well-formed command whose tag this version does not know: written by a newer syncobj, so
+    nodes that know it apply it and this one must not skip it."""
 
 
 def encode_call(method: MethodId, args: tuple, kwargs: dict) -> bytes:
@@ -170,6 +176,8 @@ def decode(data: bytes) -> Command:
         return _decode_batch(obj)
     if tag == SET_VERSION and len(obj) == 2 and _is_int(obj[1]) and obj[1] >= 0:
         return SetVersion(obj[1])
+    if _is_int(tag) and tag > _NEWEST_TAG:
+        raise UnknownCommand(f"unknown command tag {tag}")
     raise BadCommand(f"unknown command tag {tag!r:.20} (or wrong field count {len(obj)})")
 
 

@@ -603,16 +603,21 @@ class Core:
             return None
         try:
             cmd = commands.decode(entry.data)
-        except commands.BadCommand as e:
-            # A committed entry every other node may have applied: skipping it would let this node's
-            # state silently differ from theirs (e.g. an entry written by a newer syncobj during a
-            # rolling upgrade).  Stop before applying it, as after a storage failure; a restart
-            # with a version that understands it carries on from here.
+        except commands.UnknownCommand as e:
+            # A command of a newer syncobj (a rolling upgrade) that nodes running it apply:
+            # skipping it would let this node's state silently differ from theirs.  Stop before
+            # applying it, as after a storage failure; a restart with a version that knows it
+            # carries on from here.
             error = UnappliableEntry(
                 f"entry {entry.index} is not a command this node understands ({e}); it was written by a "
-                "newer version of syncobj or is damaged. Upgrade this node and restart it")
+                "newer version of syncobj. Upgrade this node and restart it")
             self._storage_failed(error)
             raise error from e
+        except commands.BadCommand as e:
+            # Bytes no version of syncobj reads as a command (e.g. forged by a peer without the
+            # password): every node rejects them alike, so the states stay equal.
+            logger.error("%s: entry %d is not a command (%s); skipped", self.node_id, entry.index, e)
+            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(e)), FAIL_REASON.REQUEST_DENIED
         if isinstance(cmd, SetVersion):
             self._set_code_version(cmd.version)
             return None, FAIL_REASON.SUCCESS
