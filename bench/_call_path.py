@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+from _node import bench_class  # a sibling script (bench/ is on sys.path)
+
 
 def _free_addresses(n: int) -> list[str]:
     socks = []
@@ -43,21 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-batch", action="store_true", help="appendEntriesUseBatch=False")
     p.add_argument("--profile", action="store_true")
     args = p.parse_args(argv)
-    if args.lib == "syncobj":
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-        from syncobj import SyncObj, SyncObjConf, replicated
-    else:
-        from pysyncobj import SyncObj, SyncObjConf, replicated
-
-    class Bench(SyncObj):  # type: ignore[misc, valid-type]
-        def __init__(self, addr: str, peers: list[str], conf: Any) -> None:
-            super().__init__(addr, peers, conf)
-            self.count = 0
-
-        @replicated
-        def put(self, payload: bytes) -> int:
-            self.count += 1
-            return self.count
+    Bench, SyncObjConf, _ = bench_class(args.lib)
 
     addrs = _free_addresses(3)
     conf = SyncObjConf(autoTick=False, appendEntriesUseBatch=not args.no_batch)

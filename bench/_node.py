@@ -33,6 +33,24 @@ def _load(lib: str) -> tuple[Any, Any, Callable, Any]:
     return SyncObj, SyncObjConf, replicated, FAIL_REASON
 
 
+def bench_class(lib: str) -> tuple[type, Any, Any]:
+    """(Bench, SyncObjConf, FAIL_REASON) of `lib`: the replicated class every harness measures, a
+    `@replicated put(payload)` that counts its calls, written once against the shared API."""
+    SyncObj, SyncObjConf, replicated, FAIL_REASON = _load(lib)
+
+    class Bench(SyncObj):  # type: ignore[misc, valid-type]
+        def __init__(self, self_addr: str, peers: list[str], conf: Any) -> None:
+            super().__init__(self_addr, peers, conf)
+            self.count = 0
+
+        @replicated
+        def put(self, payload: bytes) -> int:
+            self.count += 1
+            return self.count
+
+    return Bench, SyncObjConf, FAIL_REASON
+
+
 def _reason_names(fail_reason: Any) -> dict[int, str]:
     """FAIL_REASON is an IntEnum in syncobj and a class of int constants in PySyncObj."""
     return {int(v): k for k, v in vars(fail_reason).items() if k.isupper() and isinstance(v, int)}
@@ -42,7 +60,7 @@ class Node:
     """The SyncObj under test plus the counters the benchmark reads."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        SyncObj, SyncObjConf, replicated, FAIL_REASON = _load(args.lib)
+        Bench, SyncObjConf, FAIL_REASON = bench_class(args.lib)
         self.names = _reason_names(FAIL_REASON)
         self.success = int(FAIL_REASON.SUCCESS)
         self.became_leader = 0
@@ -53,16 +71,6 @@ class Node:
                 self.became_leader += 1
             elif old == 2:
                 self.lost_leadership += 1
-
-        class Bench(SyncObj):  # type: ignore[misc, valid-type]
-            def __init__(self, self_addr: str, peers: list[str], conf: Any) -> None:
-                super().__init__(self_addr, peers, conf)
-                self.count = 0
-
-            @replicated
-            def put(self, payload: bytes) -> int:
-                self.count += 1
-                return self.count
 
         conf = SyncObjConf(appendEntriesUseBatch=not args.no_batch, onStateChanged=on_state)
         self.obj = Bench(args.self, [p for p in args.peers.split(",") if p], conf)

@@ -23,7 +23,8 @@ import sys
 import time
 from typing import Any
 
-from _call_path import _free_addresses  # noqa: E402 - a sibling script (bench/ is on sys.path)
+from _call_path import _free_addresses  # a sibling script (bench/ is on sys.path)
+from _node import bench_class
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,21 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="every node runs its own loop thread (autoTick) and the load refills as tcp_bench's does")
     p.add_argument("--duration", type=float, default=3.0, help="measured seconds per round with --threads")
     args = p.parse_args(argv)
-    if args.lib == "syncobj":
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-        from syncobj import SyncObj, SyncObjConf, replicated
-    else:
-        from pysyncobj import SyncObj, SyncObjConf, replicated
-
-    class Bench(SyncObj):  # type: ignore[misc, valid-type]
-        def __init__(self, addr: str, peers: list[str], conf: Any) -> None:
-            super().__init__(addr, peers, conf)
-            self.count = 0
-
-        @replicated
-        def put(self, payload: bytes) -> int:
-            self.count += 1
-            return self.count
+    Bench, SyncObjConf, _ = bench_class(args.lib)
 
     addrs = _free_addresses(args.nodes)
     if args.threads:

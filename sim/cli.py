@@ -197,6 +197,11 @@ def sweep(seeds: range, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     header = ("runs", "ops checked", "faults injected", "msgs faulted", "violations", "seeds/s", "wall")
     row = (str(len(results)), str(ops), str(faults), str(msgs), str(violations),
            f"{len(results) / wall:.1f}" if wall > 0 else "-", f"{wall:.1f}s")
+    return _write_sweep_summary(out, header, row, results)
+
+
+def _write_sweep_summary(out: TextIO, header: tuple[str, ...], row: tuple[str, ...], results: list) -> int:
+    """The sweep's one-row table, then each failing seed with its reproduction command; the exit status."""
     widths = [max(len(h), len(v)) for h, v in zip(header, row)]
     out.write("  ".join(h.rjust(n) for h, n in zip(header, widths)) + "\n")
     out.write("  ".join(v.rjust(n) for v, n in zip(row, widths)) + "\n")
@@ -268,17 +273,7 @@ def sweep_checked(seeds: range, args: argparse.Namespace, out: TextIO, err: Text
               "member changes", "violations", "undecided", "seeds/s", "wall")
     row = (str(len(results)), str(ops), str(stale), str(faults), str(msgs), str(dups), str(retries), str(changes),
            str(violations), str(undecided), f"{len(results) / wall:.2f}" if wall > 0 else "-", f"{wall:.1f}s")
-    widths = [max(len(h), len(v)) for h, v in zip(header, row)]
-    out.write("  ".join(h.rjust(n) for h, n in zip(header, widths)) + "\n")
-    out.write("  ".join(v.rjust(n) for v, n in zip(row, widths)) + "\n")
-    bad = [r for r in results if not r.ok]
-    if bad:
-        out.write(f"\n{len(bad)} failing seed(s):\n")
-        for r in bad:
-            for v in r.violations:
-                out.write(f"  seed {r.seed}: {v.describe().splitlines()[0]}\n")
-            out.write(f"    reproduce: {r.repro}\n")
-    return 1 if bad else 0
+    return _write_sweep_summary(out, header, row, results)
 
 
 # -- replay ------------------------------------------------------------------------------------------

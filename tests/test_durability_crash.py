@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,19 +21,10 @@ from typing import Any, Callable
 
 import pytest
 
+from chaos.local_cluster import free_ports
+
 PROC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "durability_proc.py")
 WAIT = 20.0  # a bounded wait; hitting it means a hang, not slowness
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class NodeProc:

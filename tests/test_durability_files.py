@@ -11,38 +11,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 import struct
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from syncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
 
-FAST = dict(connectionRetryTime=0.2, raftMinTimeout=0.3, raftMaxTimeout=0.8, appendEntriesPeriod=0.05,
-            connectionTimeout=2.0)
-
-
-def free_addrs(n: int) -> list[str]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return bool(pred())
-
+from chaos.local_cluster import FAST, free_addresses, wait_for
 
 class Counter(SyncObj):
     def __init__(self, addr: str, peers: list[str], conf: SyncObjConf) -> None:
@@ -70,7 +47,7 @@ def files_conf(d: str, name: str, **kw: Any) -> SyncObjConf:
 
 def make_files(d: str, nodes: list[SyncObj], name: str = "a", addr: str | None = None) -> str:
     """A one-node cluster that counted to 30 with a compaction at 20: a dump plus a journal with entries."""
-    addr = addr or free_addrs(1)[0]
+    addr = addr or free_addresses(1)[0]
     node = Counter(addr, [], files_conf(d, name, logCompactionMinEntries=1000))
     nodes.append(node)
     assert wait_for(lambda: node._isLeader())
@@ -149,7 +126,7 @@ def test_a_damaged_file_is_refused_naming_it_and_nothing_is_overwritten(tmp_path
 def test_files_of_another_node_are_refused(tmp_path, nodes) -> None:
     d = str(tmp_path)
     make_files(d, nodes, name="a")
-    other = free_addrs(1)[0]
+    other = free_addresses(1)[0]
     # b's files are a's files, copied: another node's votes and log must not be taken over
     for ext in ("journal", "dump"):
         with open(os.path.join(d, "a." + ext), "rb") as src, open(os.path.join(d, "b." + ext), "wb") as dst:
@@ -163,7 +140,7 @@ def test_files_of_another_node_are_refused(tmp_path, nodes) -> None:
 
 def test_a_full_disk_stops_the_leader_and_leadership_moves(tmp_path, nodes, caplog) -> None:
     d = str(tmp_path)
-    addrs = free_addrs(3)
+    addrs = free_addresses(3)
     cluster = [Counter(a, [b for b in addrs if b != a], files_conf(d, a.replace(":", "_"))) for a in addrs]
     nodes.extend(cluster)
     assert wait_for(lambda: any(n._isLeader() for n in cluster))

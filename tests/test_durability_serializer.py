@@ -9,37 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from syncobj import SERIALIZER_STATE, SyncObj, SyncObjConf, replicated
 from syncobj.kernel.errors import ConfigError
 
-FAST = dict(connectionRetryTime=0.2, raftMinTimeout=0.3, raftMaxTimeout=0.8, appendEntriesPeriod=0.05,
-            connectionTimeout=2.0)
-
-
-def free_addr() -> str:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
-    finally:
-        s.close()
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return bool(pred())
-
+from chaos.local_cluster import FAST, free_addresses, wait_for
 
 class Store:
     """The user's own state, saved by the user's serializer (the library does not see it)."""
@@ -98,7 +77,7 @@ def fill_and_compact(node: KV, n: int) -> None:
 
 def test_custom_serializer_saves_and_the_deserializer_restores_on_restart(tmp_path, nodes) -> None:
     d = str(tmp_path)
-    addr = free_addr()
+    addr = free_addresses(1)[0]
     store = Store()
     node = KV(addr, conf_for(d, serializer=store.serializer, deserializer=store.deserializer), store)
     nodes.append(node)
@@ -118,7 +97,7 @@ def test_custom_serializer_saves_and_the_deserializer_restores_on_restart(tmp_pa
 
 def test_an_asynchronous_serializer_is_polled_with_serialize_checker(tmp_path, nodes) -> None:
     d = str(tmp_path)
-    addr = free_addr()
+    addr = free_addresses(1)[0]
     store = Store()
     release = threading.Event()
     state = {"s": SERIALIZER_STATE.NOT_SERIALIZING}
@@ -164,7 +143,7 @@ def test_a_failing_serializer_leaves_the_log_alone_and_the_node_serving(tmp_path
 
     def broken(filename: str, raw: Any) -> None:
         raise OSError("disk says no")
-    node = KV(free_addr(), conf_for(d, serializer=broken, deserializer=lambda f: None), Store())
+    node = KV(free_addresses(1)[0], conf_for(d, serializer=broken, deserializer=lambda f: None), Store())
     nodes.append(node)
     assert wait_for(node._isLeader)
     node.put("a", 1, sync=True, timeout=10)
@@ -177,7 +156,7 @@ def test_a_failing_serializer_leaves_the_log_alone_and_the_node_serving(tmp_path
 
 def test_a_deserializer_returning_other_raw_data_refuses_to_start(tmp_path, nodes) -> None:
     d = str(tmp_path)
-    addr = free_addr()
+    addr = free_addresses(1)[0]
     store = Store()
     node = KV(addr, conf_for(d, serializer=store.serializer, deserializer=store.deserializer), store)
     nodes.append(node)
@@ -189,7 +168,7 @@ def test_a_deserializer_returning_other_raw_data_refuses_to_start(tmp_path, node
 
 def test_a_custom_snapshot_without_the_deserializer_is_refused_clearly(tmp_path, nodes) -> None:
     d = str(tmp_path)
-    addr = free_addr()
+    addr = free_addresses(1)[0]
     store = Store()
     node = KV(addr, conf_for(d, serializer=store.serializer, deserializer=store.deserializer), store)
     nodes.append(node)
@@ -211,7 +190,7 @@ def test_serializer_options_are_validated() -> None:
 @pytest.mark.parametrize("use_fork", [True, False])
 def test_default_snapshots_with_and_without_fork_restore_on_restart(tmp_path, nodes, use_fork) -> None:
     d = str(tmp_path)
-    addr = free_addr()
+    addr = free_addresses(1)[0]
     node = KV(addr, conf_for(d, useFork=use_fork))
     nodes.append(node)
     core = node._SyncObj__core
@@ -235,7 +214,7 @@ def test_default_snapshots_with_and_without_fork_restore_on_restart(tmp_path, no
 
 def test_a_fork_child_that_cannot_encode_names_the_attribute(tmp_path, nodes, caplog) -> None:
     d = str(tmp_path)
-    node = KV(free_addr(), conf_for(d, useFork=True))
+    node = KV(free_addresses(1)[0], conf_for(d, useFork=True))
     nodes.append(node)
     assert wait_for(node._isLeader)
     node.put("a", 1, sync=True, timeout=10)

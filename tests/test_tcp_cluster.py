@@ -21,34 +21,9 @@ from syncobj.batteries import (ReplCounter, ReplDict, ReplList, ReplLockManager,
 from syncobj.io_tcp.admin_client import AdminClient
 from syncobj.io_tcp.framing import HEADER, MAGIC, PROTOCOL_VERSION
 
-FAST = dict(connectionRetryTime=0.2, raftMinTimeout=0.3, raftMaxTimeout=0.8, appendEntriesPeriod=0.05,
-            connectionTimeout=2.0)
-CALL_TIMEOUT = 10.0  # a sync call that takes longer than this is a hang, not slowness
+from chaos.local_cluster import CALL_TIMEOUT, FAST, connect, free_addresses, free_ports, wait_for
+from chaos.local_cluster import closed_by_peer as peer_closed
 
-
-def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = [socket.socket(family) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def free_addresses(n: int) -> list[str]:
-    return [f"127.0.0.1:{p}" for p in free_ports(n)]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def conf(**options: Any) -> SyncObjConf:
@@ -335,8 +310,7 @@ def test_nodes_sharing_a_password_form_a_cluster(cluster):
 
 
 def raw_send(addr: str, data: bytes, close_after: bool = True) -> socket.socket | None:
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=5)
+    s = connect(addr)
     s.sendall(data)
     if close_after:
         s.close()
@@ -345,18 +319,9 @@ def raw_send(addr: str, data: bytes, close_after: bool = True) -> socket.socket 
 
 
 def closed_by_peer(s: socket.socket, timeout: float = 5.0) -> bool:
-    """True once the node closed the connection (EOF or reset), within `timeout`."""
-    s.settimeout(timeout)
-    try:
-        while True:
-            if not s.recv(4096):
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-    finally:
-        s.close()
+    """True once the node closed the connection (EOF or reset), within `timeout`; closes `s`."""
+    with s:
+        return peer_closed(s, timeout)
 
 
 def test_garbage_oversized_and_truncated_frames_do_not_disturb_the_cluster(cluster):

@@ -17,20 +17,7 @@ from syncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replica
 from syncobj.io_tcp.admin_client import AdminClient
 from syncobj.io_tcp.driver import TcpDriver
 
-FAST = dict(connectionRetryTime=0.2, raftMinTimeout=0.3, raftMaxTimeout=0.8, appendEntriesPeriod=0.05,
-            connectionTimeout=2.0)
-
-
-def free_addresses(n: int) -> list[str]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
+from chaos.local_cluster import FAST, free_addresses, wait_for
 
 class Counter(SyncObj):
     def __init__(self, me, others, conf):
@@ -45,15 +32,6 @@ class Counter(SyncObj):
 
 def driver_of(node: SyncObj) -> TcpDriver:
     return node._syncobj_core().driver
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from .faults import (MEMBERSHIP_KINDS, Fault, FaultInjector, FaultMix, membershi
                      swarm_mix, swarm_schedule)
 from .history import ClientHistories
 from .invariants import RaftChecker
+from .runner import injected_counts
 from .violation import InvariantViolation, ProcessFailure, Violation
 from .workloads.batteries import battery_objects, battery_targets
 from .workloads.clients import Clients
@@ -254,13 +255,7 @@ def run_checked(spec: WorkloadSpec, seed: int, *, nodes: int = 5, duration: floa
     if trace_path:
         with open(trace_path, "wb") as fh:
             world.write_trace(fh)
-    injected = dict(sorted(injector.counts.items()))
-    if world.counts.get("crash_point"):
-        injected["crash_point_hit"] = world.counts["crash_point"]
-    net = world.network.stats()
-    for k in ("dropped", "duplicated", "reordered", "cut"):
-        if net[k]:
-            injected["msg_" + k] = net[k]
+    injected = injected_counts(world, injector)
     if changes is not None:
         for k, v in sorted(changes.counts.items()):
             injected["member_" + k] = v

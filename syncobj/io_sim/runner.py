@@ -68,6 +68,19 @@ def repro_command(seed: int, nodes: int, duration: float, faults: str, rate: flo
     return cmd
 
 
+def injected_counts(world: World, injector: FaultInjector) -> dict[str, int]:
+    """What a run injected, for its summary: the injector's faults, crash points hit, and the
+    messages the network dropped, duplicated, reordered or cut."""
+    injected = dict(sorted(injector.counts.items()))
+    if world.counts.get("crash_point"):
+        injected["crash_point_hit"] = world.counts["crash_point"]
+    net = world.network.stats()
+    for k in ("dropped", "duplicated", "reordered", "cut"):
+        if net[k]:
+            injected["msg_" + k] = net[k]
+    return injected
+
+
 def run(seed: int, nodes: int = 5, duration: float = 60.0, faults: str | Sequence[str] | Sequence[Fault] | None = "all",
         trace_path: str | None = None, *, config: RaftConfig | None = None, rate: float = 20.0,
         compact_every: int = 100, network: NetworkConfig | None = None, liveness_factor: float = 20.0,
@@ -134,13 +147,8 @@ def run(seed: int, nodes: int = 5, duration: float = 60.0, faults: str | Sequenc
     if trace_path:
         with open(trace_path, "wb") as out:
             world.write_trace(out)
-    injected = dict(sorted(injector.counts.items()))
-    if world.counts.get("crash_point"):
-        injected["crash_point_hit"] = world.counts["crash_point"]
+    injected = injected_counts(world, injector)
     net = world.network.stats()
-    for k in ("dropped", "duplicated", "reordered", "cut"):
-        if net[k]:
-            injected["msg_" + k] = net[k]
     checks = dict(checker.stats)
     checks["rules"] = len(RULES)
     checks["wire_round_trips"] = net["wire_checked"]

@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from syncobj.io_tcp.errors import AdminError
 from syncobj.lincheck import HistoryRecorder, check, get_model
 from syncobj.lincheck.jsonl import write_jsonl
 
+from .local_cluster import free_ports
 from .membership import ADD_DEADLINE, REMOVE_MIN, MembershipChanger
 from .nemesis import OUT_KINDS, Fault, schedule
 from .proxy import ChaosProxy
@@ -103,17 +103,6 @@ class Report:
             lines.append(f"  logs and histories kept in {self.workdir}")
             lines.append(f"  reproduce the schedule: {self.reproduce()}")
         return "\n".join(lines)
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Node:

@@ -1,4 +1,5 @@
-"""In-process real-TCP clusters for the fuzz and security tests (not a test module itself).
+"""In-process real-TCP clusters, and the ports, waits and fast timeouts every real-TCP test uses
+(not a test module itself; also imported by the chaos harness for `free_ports`).
 
 Node ids are addresses, so ports are reserved up front (bound to port 0, read back, released).
 Every node is destroyed in `LiveCluster.close`, whatever the test did.
@@ -18,18 +19,26 @@ FAST = dict(connectionRetryTime=0.2, raftMinTimeout=0.3, raftMaxTimeout=0.8, app
 CALL_TIMEOUT = 10.0
 
 
-def free_addresses(n: int) -> list[str]:
-    socks = [socket.socket() for _ in range(n)]
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` ports the OS has just handed out on `host` (bound to port 0, read back, released): node ids
+    are addresses, so a test must know its ports before the nodes bind them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = [socket.socket(family) for _ in range(n)]
     try:
         for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
             s.close()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
+def free_addresses(n: int) -> list[str]:
+    return [f"127.0.0.1:{p}" for p in free_ports(n)]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass (a bound on a hang, not a timing)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
