@@ -463,6 +463,14 @@ def test_a_proposal_acknowledged_then_passed_by_the_commit_index_is_discarded():
             net.take("n3", net["n3"].raft.receive(net.now, "n1", send.message))  # the ack gets through
             continue
         net.deliver_one(src, send)
+    # The append carrying the entry was n1's answer and it was lost: n3 asks again, and n1,
+    # which knows it appended that forward, acknowledges it with its index.
+    net.now += net.config.forward_retry_period
+    (resend,) = [s for s in net["n3"].raft.tick(net.now).messages if isinstance(s.message, ForwardProposal)]
+    (ack,) = [s for s in net["n1"].raft.receive(net.now, "n3", resend.message).messages
+              if isinstance(s.message, ForwardResult)]
+    assert ack.message.reason == FailReason.SUCCESS and ack.message.index == 2
+    net.take("n3", net["n3"].raft.receive(net.now, "n1", ack.message))
     net.cut = set()
     net.isolate("n1")
     net.now += 1.0
@@ -520,10 +528,11 @@ def test_a_forward_in_doubt_is_not_resent_to_the_same_node_leading_a_new_term():
     net = Net(3)
     net.elect("n1")
     net.propose("n3", b"once", 8)
-    while net.pending:  # appended by n1; its answer to n3 is lost, and so is the commit notice
-        src, send = net.pending.pop(0)  # (which would settle the proposal from the log itself)
-        m = send.message
-        if not isinstance(m, ForwardResult) and not (send.to == "n3" and isinstance(m, AppendEntries) and m.commit >= 2):
+    while net.pending:  # appended by n1; its answer to n3 (the append carrying the entry, or a
+        src, send = net.pending.pop(0)  # ForwardResult) is lost, and so is the commit notice
+        m = send.message  # (either would settle the proposal from the log itself)
+        if not isinstance(m, ForwardResult) and not (send.to == "n3" and isinstance(m, AppendEntries)
+                                                     and (m.commit >= 2 or m.entries)):
             net.deliver_one(src, send)
     n3 = net["n3"].raft
     b = n3.receive(net.now, "n1", AppendEntries(n3.term + 1, 0, 0, (), 0))  # n1 leads a new term

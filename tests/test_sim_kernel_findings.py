@@ -21,8 +21,16 @@ def test_a_committed_forwarded_proposal_covered_by_a_snapshot_is_not_reported_di
     net.heartbeat("n1")
     net.propose("n3", b"cmd", 7)
     assert [type(s.message) for _, s in net.pending] == [ForwardProposal]
-    # The leader appends the forwarded command; n3 hears neither the append nor (yet) the answer.
+    # The leader appends the forwarded command; n3 hears neither the append (which was the
+    # leader's answer) nor, after asking again, (yet) the leader's explicit answer.
     held = []
+    while net.pending:
+        src, send = net.pending.pop(0)
+        if src == "n1" and send.to == "n3":
+            continue
+        net.deliver_one(src, send)
+    net.now += net.config.forward_retry_period
+    net.take("n3", net["n3"].raft.tick(net.now))
     while net.pending:
         src, send = net.pending.pop(0)
         if src == "n1" and send.to == "n3":

@@ -22,7 +22,8 @@ class ProgressState(enum.Enum):
 
 class Progress:
     __slots__ = ("match_index", "next_index", "state", "inflight", "probe_sent", "last_active",
-                 "snapshot_offset", "snapshot_index", "snapshot_sent_at", "inflight_since", "commit_sent")
+                 "snapshot_offset", "snapshot_index", "snapshot_sent_at", "inflight_since", "commit_sent",
+                 "last_sent")
 
     def __init__(self, next_index: int, now: float) -> None:
         self.match_index = 0
@@ -36,6 +37,7 @@ class Progress:
         self.snapshot_sent_at = 0.0
         self.inflight_since = now  # when the oldest unacknowledged append was sent or last acked
         self.commit_sent = 0  # highest commit index an append to this follower carried
+        self.last_sent = float("-inf")  # when an append (with or without entries) last went to it
 
     def become_probe(self) -> None:
         self.state = ProgressState.PROBE

@@ -111,6 +111,12 @@ class Raft:
         self.id = node_id
         self.config = config
         self._rng = random.Random(seed)
+        # A heartbeat round skips a follower sent an append since the round before (its election
+        # timer was just reset, as etcd's does not but LogCabin's does).  A follower then hears
+        # from the leader at least every two periods, which must stay within half the shortest
+        # election timeout: a configuration closer to the limit skips nothing.
+        self._skip_heartbeats = 4 * config.heartbeat_period <= config.election_timeout_min
+        self._last_round = _INF * -1
         self._now = now
         self._initial_membership = membership
         self.term = 0
@@ -471,6 +477,7 @@ class Raft:
         self._append_local(now, EntryKind.NOOP, b"", "", 0)
         self._set_leader(self.id)
         self._broadcast_append(now, force=True)
+        self._last_round = now
         self._maybe_commit()
 
     # ------------------------------------------------------------------ common step
@@ -602,6 +609,13 @@ class Raft:
             log.append(new)
             self._batch.entries.extend(new)
             self._note_config_entries(new)
+        if self._forwarded or self._pending:
+            # Our own forwarded proposals in the leader's append: that is the leader's answer
+            # (it sends no ForwardResult when the entry goes straight to us).
+            me = self.id
+            for e in entries:
+                if e.origin == me:
+                    self._forward_appended(sender, e.token, e.index, e.term)
         proven = prev_index + len(entries)
         new_commit = min(msg.commit, proven)
         if new_commit > self.commit:
@@ -702,6 +716,20 @@ class Raft:
                 else:
                     self._emit(ReadIndexResult(msg.token, reason, msg.index))
         # Responses meant for a leader or candidate we no longer are: nothing to do.
+
+    def _forward_appended(self, leader: str, token: int, index: int, term: int) -> None:
+        """The leader's append brought the entry of a proposal we forwarded to it: from here
+        the log decides (SUCCESS when applied, DISCARDED if another entry commits there)."""
+        p = self._pending.get(token)
+        if p is None or p.state == "appended":
+            return
+        if p.state == "forwarded":
+            if p.leader != leader:
+                return
+            del self._forwarded[token]
+        # "waiting": a late copy was appended after all
+        p.state, p.index, p.term, p.resend_at = "appended", index, term, _INF
+        heapq.heappush(self._appended_heap, (index, token))
 
     def _handle_forward_result(self, now: float, sender: str, msg: ForwardResult) -> None:
         p = self._pending.get(msg.token)
@@ -970,6 +998,11 @@ class Raft:
                 self._forward_dedup[key] = (index, term)
                 if len(self._forward_dedup) > 2 * self.config.commands_queue_size:
                     self._forward_dedup.pop(next(iter(self._forward_dedup)))
+                if pr is not None and pr.state is ProgressState.REPLICATE and pr.next_index > index:
+                    # The append just sent to the follower carries the entry, and that is its
+                    # answer (see `_forward_appended`); if it is lost, the follower asks again.
+                    self._maybe_commit()
+                    return
             self._send(sender, ForwardResult(self.term, msg.token, int(reason), index, term))
             self._maybe_commit()
         elif isinstance(msg, ReadIndexRequest):
@@ -998,6 +1031,7 @@ class Raft:
                 if pr.state is ProgressState.REPLICATE and pr.inflight and now - pr.inflight_since > 2 * c.heartbeat_period:
                     pr.become_probe()
             self._broadcast_append(now, force=True)
+            self._last_round = now
 
     def _has_quorum(self, now: float) -> bool:
         horizon = now - self.config.leader_fallback_timeout
@@ -1035,7 +1069,7 @@ class Raft:
                 while pr.next_index <= self.log.last_index and len(pr.inflight) < c.max_inflight_appends:
                     self._send_entries(peer, pr)
                 return
-            if heartbeat:
+            if heartbeat and (pr.last_sent <= self._last_round or self._reads or not self._skip_heartbeats):
                 self._send_heartbeat(peer, pr)
             return
         # PROBE: one message at a time; a heartbeat re-sends the probe in case it was lost.
@@ -1053,6 +1087,7 @@ class Raft:
         self._send(peer, AppendEntries(self.term, prev, prev_term, tuple(entries), self.commit, read_ctx))
         pr.sent(prev + len(entries), self._now)
         pr.commit_sent = self.commit
+        pr.last_sent = self._now
 
     def _send_heartbeat(self, peer: str, pr: Progress) -> None:
         prev = pr.match_index
@@ -1064,6 +1099,7 @@ class Raft:
         read_ctx = self._read_ctx if self._reads else 0
         self._send(peer, AppendEntries(self.term, prev, prev_term, (), min(self.commit, prev), read_ctx))
         pr.commit_sent = max(pr.commit_sent, min(self.commit, prev))
+        pr.last_sent = self._now
 
     def _send_snapshot_chunk(self, now: float, peer: str, pr: Progress) -> None:
         snap = self._snapshot
