@@ -280,13 +280,14 @@ def sweep_checked(seeds: range, args: argparse.Namespace, out: TextIO, err: Text
 
 def replay(path: str, out: TextIO, parser: argparse.ArgumentParser) -> int:
     """Re-run the run recorded in a trace file, with the same parameters, and compare trace hashes."""
-    import hashlib
+    import json
     from syncobj.io_sim.battery_run import read_run_record, run_batteries
     from syncobj.io_sim.faults import Fault
+    from syncobj.io_sim.world import hash_records
     try:
         rec = read_run_record(path)
         with open(path, "rb") as fh:
-            recorded = hashlib.sha256(fh.read()).hexdigest()
+            recorded = hash_records([json.loads(line) for line in fh if line.strip()])
     except (OSError, ValueError) as exc:
         parser.error(f"--replay: {exc}")
     workload = rec.get("workload", "kernel")
@@ -307,9 +308,9 @@ def replay(path: str, out: TextIO, parser: argparse.ArgumentParser) -> int:
     else:
         parser.error(f"--replay: {path} records workload {workload!r}, which python -m sim cannot run")
     if r.trace_hash == recorded:
-        out.write(f"replay: identical to {path} (sha256 {recorded})\n")
+        out.write(f"replay: identical to {path} (trace sha256 {recorded})\n")
         return 0 if ok else 1
-    out.write(f"replay: DIFFERENT from {path}: recorded sha256 {recorded}, replayed {r.trace_hash} "
+    out.write(f"replay: DIFFERENT from {path}: recorded trace sha256 {recorded}, replayed {r.trace_hash} "
               "(the code or the parameters changed since the trace was written)\n")
     return 1
 

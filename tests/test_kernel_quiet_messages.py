@@ -91,18 +91,42 @@ def test_a_forward_whose_entry_goes_straight_to_the_follower_is_answered_by_that
     assert commands(net["n3"]) == [b"from-n3"]
 
 
-def test_a_forward_whose_entry_must_wait_for_a_busy_pipeline_gets_a_forward_result() -> None:
+def test_a_forward_whose_entry_waits_for_a_busy_pipeline_is_answered_when_it_frees() -> None:
     net = Net(3)
     net.elect("n1")
     net.heartbeat("n1")
     net.propose("n1", b"first", 1)  # an append to n3 is in flight, unacknowledged
     held = net.pending[:]
     net.pending.clear()
-    b = net.take("n1", net["n1"].raft.receive(net.now, "n3", ForwardProposal(net["n1"].raft.term, 7, EntryKind.COMMAND, b"second")))
-    (answer,) = sent_to(b, "n3", ForwardResult)
-    assert answer.reason == FailReason.SUCCESS and answer.index == 3
-    assert sent_to(b, "n3", AppendEntries) == []  # batched: it leaves when the pipeline frees
+    b = net.take("n3", net["n3"].raft.propose(net.now, b"second", 7))
+    ((_, fwd),) = [(src, s) for src, s in net.pending if isinstance(s.message, ForwardProposal)]
+    net.pending.clear()
+    b = net.take("n1", net["n1"].raft.receive(net.now, "n3", fwd.message))
+    assert sent_to(b, "n3", ForwardResult) == [] and sent_to(b, "n3", AppendEntries) == []  # batched
     net.pending[:0] = held
-    net.deliver_all()
+    kinds = []
+    while net.pending:  # the ack frees the pipeline: the entry goes to n3, and that answers it
+        src, send = net.pending.pop(0)
+        kinds.append(type(send.message))
+        net.deliver_one(src, send)
+    assert ForwardResult not in kinds
     net.heartbeat("n1")
     assert commands(net["n3"]) == [b"first", b"second"]
+    assert [e for e in net["n3"].events if isinstance(e, ProposalResult)] == [
+        ProposalResult(7, FailReason.SUCCESS, 3)]
+
+
+def test_a_forward_asked_again_is_answered_with_a_forward_result() -> None:
+    net = Net(3)
+    net.elect("n1")
+    net.heartbeat("n1")
+    net.propose("n3", b"x", 5)
+    net.deliver_all()  # the append to n3 carrying the entry is its answer
+    n3 = net["n3"].raft
+    assert [e for e in net["n3"].events if isinstance(e, ProposalResult)] == [
+        ProposalResult(5, FailReason.SUCCESS, 2)]
+    # A duplicate of the forward (e.g. n3 asked again before that append arrived) gets the index.
+    b = net["n1"].raft.receive(net.now, "n3", ForwardProposal(n3.term, 5, EntryKind.COMMAND, b"x"))
+    (answer,) = sent_to(b, "n3", ForwardResult)
+    assert answer.reason == FailReason.SUCCESS and answer.index == 2
+    assert commands(net["n1"]) == [b"x"]

@@ -53,14 +53,20 @@ class RaftChecker:
         self._commit_term: dict[int, int] = {}  # index -> lowest leader term seen to have it committed
         self._committed: dict[int, Entry] = {}  # index -> the committed entry
         self._by_index_term: dict[tuple[int, int], tuple[Entry, int | None]] = {}
-        self._digest: dict[int, str] = {}
+        self._digest: dict[int, object] = {}
         self._applied_upto: dict[str, int] = {}
         self._pending: dict[tuple[str, int], float] = {}  # (node, token) -> proposed at
         self._applied_cmd: dict[tuple[str, int], int] = {}  # (origin, token) -> index
         self._failed_cmd: set[tuple[str, int]] = set()
         self.lost_to_crash = 0
         self._follower_seen: dict[str, int] = {}  # commit index at a non-leader's last full check
-        self.stats = {"steps": 0, "entries": 0, "applies": 0, "elections": 0, "results": 0}
+        self._raft_of: dict[str, Any] = {}  # node -> its live kernel (dropped when it crashes)
+        self.steps = 0
+        self._stats = {"entries": 0, "applies": 0, "elections": 0, "results": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"steps": self.steps, **self._stats}
 
     def attach(self, world: Any) -> None:
         self.world = world
@@ -81,6 +87,7 @@ class RaftChecker:
     # -- world hooks -------------------------------------------------------------------
 
     def node_crashed(self, node: str) -> None:
+        self._raft_of.pop(node, None)
         self._follower_seen.pop(node, None)
         self._leading.pop(node, None)
         self._commit_walked.pop(node, None)
@@ -91,10 +98,13 @@ class RaftChecker:
         self.lost_to_crash += len(mine)
 
     def after_event(self, node: str) -> None:
-        raft = getattr(self.world.process(node), "raft", None)
+        raft = self._raft_of.get(node)  # a process keeps its kernel until it crashes
         if raft is None:
-            return
-        self.stats["steps"] += 1
+            raft = getattr(self.world.process(node), "raft", None)
+            if raft is None:
+                return
+            self._raft_of[node] = raft
+        self.steps += 1
         try:  # _view(), inlined: this runs after every event
             term, role, commit = raft.term, raft.role, raft.commit
         except AttributeError:
@@ -153,7 +163,7 @@ class RaftChecker:
         other = self.leaders.setdefault(term, node)
         if other != node:
             self._fail("election safety", node, f"{node} and {other} are both leader of term {term}")
-        self.stats["elections"] += 1
+        self._stats["elections"] += 1
         # Log matching (checked on every persisted entry) makes a log that holds the highest
         # entry committed before `term` hold every entry before it too, so that one is enough.
         # (The node's own commits were just recorded with bound `term`, so they are skipped.)
@@ -191,7 +201,7 @@ class RaftChecker:
         entries = batch.entries
         if not entries:
             return
-        self.stats["entries"] += len(entries)
+        self._stats["entries"] += len(entries)
         prev_term = raft.term_at(entries[0].index - 1)
         table = self._by_index_term
         for e in entries:
@@ -210,13 +220,13 @@ class RaftChecker:
                                f"{old_prev} in another log")
             prev_term = e.term
 
-    def snapshot_restored(self, node: str, meta: SnapshotMeta, digest: str | None) -> None:
+    def snapshot_restored(self, node: str, meta: SnapshotMeta, digest: object) -> None:
         self._applied_upto[node] = meta.index
         if digest is not None:
             self._check_digest(node, meta.index, digest)
 
-    def applied(self, node: str, e: Entry, digest: str | None) -> None:
-        self.stats["applies"] += 1
+    def applied(self, node: str, e: Entry, digest: object) -> None:
+        self._stats["applies"] += 1
         expected = self._applied_upto.get(node, 0) + 1
         if e.index != expected:
             self._fail("apply order", node, f"applied index {e.index}, expected {expected}")
@@ -235,7 +245,7 @@ class RaftChecker:
                            f"command token {e.token} from {e.origin} was reported definitely failed but applied "
                            f"at index {e.index}")
 
-    def _check_digest(self, node: str, index: int, digest: str) -> None:
+    def _check_digest(self, node: str, index: int, digest: object) -> None:
         known = self._digest.setdefault(index, digest)
         if known != digest:
             self._fail("state machine safety", node,
@@ -248,7 +258,7 @@ class RaftChecker:
         self._pending[key] = self._now()
 
     def proposal_result(self, node: str, token: int, reason: FailReason, index: int, batch: Batch | None) -> None:
-        self.stats["results"] += 1
+        self._stats["results"] += 1
         key = (node, token)
         if self._pending.pop(key, None) is None:
             self._fail("proposal results exactly once", node,

@@ -12,21 +12,21 @@ from .types import Entry
 
 
 class RaftLog:
-    __slots__ = ("snapshot_index", "snapshot_term", "entries", "_sizes")
+    """Only the methods below change the log: `last_index` is kept up to date by them (a plain
+    attribute, read on almost every kernel step, rather than a computed property)."""
+
+    __slots__ = ("snapshot_index", "snapshot_term", "entries", "last_index")
 
     def __init__(self, snapshot_index: int = 0, snapshot_term: int = 0, entries: Sequence[Entry] = ()) -> None:
         self.snapshot_index = snapshot_index
         self.snapshot_term = snapshot_term
         self.entries: list[Entry] = []
+        self.last_index = snapshot_index
         self.append([e for e in entries if e.index > snapshot_index])
 
     @property
     def first_index(self) -> int:
         return self.snapshot_index + 1
-
-    @property
-    def last_index(self) -> int:
-        return self.snapshot_index + len(self.entries)
 
     @property
     def last_term(self) -> int:
@@ -64,14 +64,21 @@ class RaftLog:
         return out
 
     def append(self, entries: Iterable[Entry]) -> None:
-        for e in entries:
-            if e.index != self.last_index + 1:
-                raise AssertionError(f"log gap: appending {e.index} after {self.last_index}")
-            self.entries.append(e)
+        add = self.entries.append
+        last = self.last_index
+        try:
+            for e in entries:
+                if e.index != last + 1:
+                    raise AssertionError(f"log gap: appending {e.index} after {last}")
+                add(e)
+                last += 1
+        finally:
+            self.last_index = last
 
     def truncate_from(self, index: int) -> None:
         """Drop entries with index >= `index`."""
         del self.entries[max(0, index - self.snapshot_index - 1):]
+        self.last_index = self.snapshot_index + len(self.entries)
 
     def compact(self, index: int, term: int) -> None:
         """Forget entries up to `index`, now covered by a snapshot at (`index`, `term`)."""
@@ -83,6 +90,7 @@ class RaftLog:
             del self.entries[:index - self.snapshot_index]
         self.snapshot_index = index
         self.snapshot_term = term
+        self.last_index = index + len(self.entries)
 
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         """Is a log ending at (last_index, last_term) at least as up-to-date as ours (§5.4.1)?"""

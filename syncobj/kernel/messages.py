@@ -155,22 +155,37 @@ def entry_to_wire(e: Entry) -> list:
     return [e.index, e.term, int(e.kind), e.data, e.origin, e.token, e.time]
 
 
+_KINDS = {int(k): k for k in EntryKind}
+
+
 def entry_from_wire(obj: Any) -> Entry:
+    # Every append a follower receives goes through here once per entry: the common case (exact
+    # ints, a float time, a known kind) is checked with `type() is`, the rest by the full checks.
     if not isinstance(obj, (list, tuple)) or len(obj) != 7:
         raise InvalidMessage(f"malformed entry {obj!r:.80}")
     index, term, kind, data, origin, token, time = obj
-    if isinstance(time, bool) or not isinstance(time, (int, float)) or time != time:
+    if type(time) is not float:
+        if isinstance(time, bool) or not isinstance(time, (int, float)):
+            raise InvalidMessage("entry time must be a number")
+        time = float(time)
+    if time != time:
         raise InvalidMessage("entry time must be a number")
-    _check_int("entry.index", index)
-    _check_int("entry.term", term)
-    if not isinstance(data, bytes) or not isinstance(origin, str):
-        raise InvalidMessage("entry data must be bytes and origin a string")
-    _check_int("entry.token", token, signed=True)
-    try:
-        k = EntryKind(kind)
-    except (ValueError, TypeError):
-        raise InvalidMessage(f"unknown entry kind {kind!r}") from None
-    return make_entry(index, term, k, data, origin, token, float(time))
+    if type(index) is not int or index < 0:
+        _check_int("entry.index", index)
+    if type(term) is not int or term < 0:
+        _check_int("entry.term", term)
+    if type(token) is not int:
+        _check_int("entry.token", token, signed=True)
+    if type(data) is not bytes or type(origin) is not str:
+        if not isinstance(data, bytes) or not isinstance(origin, str):
+            raise InvalidMessage("entry data must be bytes and origin a string")
+    k = _KINDS.get(kind) if type(kind) is int else None
+    if k is None:
+        try:
+            k = EntryKind(kind)
+        except (ValueError, TypeError):
+            raise InvalidMessage(f"unknown entry kind {kind!r}") from None
+    return make_entry(index, term, k, data, origin, token, time)
 
 
 def _meta_to_wire(m: SnapshotMeta) -> list:

@@ -998,9 +998,10 @@ class Raft:
                 self._forward_dedup[key] = (index, term)
                 if len(self._forward_dedup) > 2 * self.config.commands_queue_size:
                     self._forward_dedup.pop(next(iter(self._forward_dedup)))
-                if pr is not None and pr.state is ProgressState.REPLICATE and pr.next_index > index:
-                    # The append just sent to the follower carries the entry, and that is its
-                    # answer (see `_forward_appended`); if it is lost, the follower asks again.
+                if pr is not None and pr.state is ProgressState.REPLICATE:
+                    # The append that carries the entry to the follower (now, or when its busy
+                    # pipeline frees) is its answer (see `_forward_appended`); if that is lost
+                    # or slow, the follower asks again and gets a ForwardResult.
                     self._maybe_commit()
                     return
             self._send(sender, ForwardResult(self.term, msg.token, int(reason), index, term))
