@@ -42,6 +42,7 @@ from .types import (Entry, EntryKind, FailReason, HardState, Membership, Members
                     SnapshotMeta)
 
 _MESSAGE_TYPE_SET = frozenset(MESSAGE_TYPES)
+_new_tuple = tuple.__new__
 _INF = float("inf")
 
 
@@ -327,7 +328,7 @@ class Raft:
         self._now = now
 
     def _send(self, to: str, msg: Message) -> None:
-        self._batch.messages.append(Send(to, msg))
+        self._batch.messages.append(_new_tuple(Send, (to, msg)))  # Send(to, msg), without its __new__
 
     def _emit(self, event) -> None:
         self._batch.events.append(event)
@@ -951,13 +952,16 @@ class Raft:
                 if pr.ack(msg.index, now):
                     if pr.state is ProgressState.PROBE:
                         pr.become_replicate()
-                    self._maybe_commit()
-                    if self.role is not Role.LEADER:
-                        return  # the commit removed us from the cluster
-                    self._maybe_promote(now, sender)
+                    if pr.match_index > self.commit:  # else the quorum's match cannot have moved
+                        self._maybe_commit()
+                        if self.role is not Role.LEADER:
+                            return  # the commit removed us from the cluster
+                    if self.membership.learners:
+                        self._maybe_promote(now, sender)
                 elif pr.state is ProgressState.PROBE:
                     pr.become_replicate()
-                self._maybe_send_timeout_now(now)
+                if self._transfer is not None:
+                    self._maybe_send_timeout_now(now)
                 self._send_append(now, sender)
                 self._tell_commit(sender, pr)
             elif msg.index >= pr.match_index and pr.state is not ProgressState.SNAPSHOT:
