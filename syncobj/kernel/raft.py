@@ -382,7 +382,8 @@ class Raft:
 
     def _reset_election_timer(self, now: float) -> None:
         c = self.config
-        self._election_deadline = now + self._rng.uniform(c.election_timeout_min, c.election_timeout_max)
+        lo = c.election_timeout_min  # Random.uniform(lo, hi), written out: this runs on every append
+        self._election_deadline = now + (lo + (c.election_timeout_max - lo) * self._rng.random())
 
     def _set_role(self, role: Role) -> None:
         if role is not self.role:
