@@ -199,6 +199,10 @@ def test_the_session_table_survives_compaction_and_restart() -> None:
     old = session_entries(c, leader)[-1]
     for _ in range(3):
         counter(c, leader).inc(sync=True, timeout=5)
+    last = c.nodes[leader]._syncobj_core().raft.status().commit_index
+    # A sync call returns once a majority has the entry: let the slowest follower apply them all.
+    assert c.run_until(lambda: all(n._syncobj_core().raft.status().applied_index >= last
+                                   for n in c.nodes.values()), 5)
     for node in c.nodes.values():
         node.forceLogCompaction()
     c.run_for(1)
