@@ -151,8 +151,8 @@ class KernelProcess:
             env.crash_point("after_persist")
         if batch.messages:
             send = env.send
-            for s in batch.messages:
-                send(s.to, s.message)
+            for to, message in batch.messages:
+                send(to, message)
             env.crash_point("after_send")
         if batch.snapshot is not None:
             self.sm.restore(batch.snapshot.data)
@@ -168,7 +168,7 @@ class KernelProcess:
                 if monitor is not None:
                     monitor.applied(node_id, e, digest)
             env.trace("apply", i=committed[0].index, to=committed[-1].index, term=committed[-1].term, d=digest)
-        for ev in batch.events:
+        for ev in batch.events if batch.events else ():
             if type(ev) is ProposalResult:
                 env.trace("result", token=ev.token, reason=ev.reason.name, i=ev.index)
                 if monitor is not None:

@@ -160,6 +160,7 @@ class Raft:
         self.observers: set[str] = set()
         self._installed_through = 0  # highest index covered by a snapshot received from a leader
         self._commit_term_seen = 0  # term of the entry at the commit index, as last checked
+        self._commit_checked = -1  # the commit index when it was last checked
         # snapshot being received: (meta, checksum, total, chunks, received)
         self._incoming: tuple[SnapshotMeta, int, int, list[bytes], int] | None = None
         if restored is not None:
@@ -235,12 +236,14 @@ class Raft:
             raise InvalidMessage(f"not a kernel message: {type(msg).__name__}")
         if not isinstance(sender, str) or not sender or sender == self.id:
             raise InvalidMessage(f"bad sender {sender!r}")
-        if isinstance(msg, AppendEntries):
-            for offset, e in enumerate(msg.entries):
-                if e.index != msg.prev_index + 1 + offset or e.term > msg.term:
+        if type(msg) is AppendEntries and msg.entries:
+            expected, term = msg.prev_index + 1, msg.term
+            for e in msg.entries:
+                if e.index != expected or e.term > term:
                     raise InvalidMessage("append entries are not contiguous after prev_index or exceed the term")
                 if e.kind is EntryKind.CONFIG:
                     decode_membership(e.data)  # raises InvalidMessage before any state changes
+                expected += 1
         self._advance(now)
         self._step(now, sender, msg)
         return self._finish(now)
@@ -339,15 +342,20 @@ class Raft:
         p = self._persisted
         if p.commit != self.commit or p.term != self.term or p.voted_for != self.voted_for:
             batch.hard_state = self._persisted = HardState(self.term, self.voted_for, self.commit)
+        pending = self._pending
         if self.commit > self.applied:
-            batch.committed = self.log.slice(self.applied + 1, self.commit + 1)
+            batch.committed = committed = self.log.slice(self.applied + 1, self.commit + 1)
             self.applied = self.commit
-            for e in batch.committed:
-                if e.origin == self.id and e.token in self._pending:
-                    del self._pending[e.token]
-                    self._forwarded.pop(e.token, None)
-                    batch.events.append(ProposalResult(e.token, FailReason.SUCCESS, e.index))
-        if self._pending:
+            if pending:
+                me = self.id
+                for e in committed:
+                    if e.origin == me and e.token in pending:
+                        del pending[e.token]
+                        self._forwarded.pop(e.token, None)
+                        batch.events.append(ProposalResult(e.token, FailReason.SUCCESS, e.index))
+        if pending and self.commit != self._commit_checked:
+            # (the term at the commit index changes only with the commit index)
+            self._commit_checked = self.commit
             commit_term = self.log.term_at(self.commit)
             if commit_term is not None and commit_term > self._commit_term_seen:
                 self._commit_term_seen = commit_term
@@ -368,7 +376,7 @@ class Raft:
             if self._transfer is not None:
                 d = min(d, self._transfer[1])
         else:
-            d = self._election_deadline if self.is_voter else _INF
+            d = self._election_deadline if self.id in self.membership.voters else _INF
         if self._forwarded and self._resend_deadline < d:
             d = self._resend_deadline
         if self._retry_waiting_at < d:
@@ -964,7 +972,8 @@ class Raft:
                 if self._transfer is not None:
                     self._maybe_send_timeout_now(now)
                 self._send_append(now, sender)
-                self._tell_commit(sender, pr)
+                if pr.commit_sent < self.commit and not pr.inflight:
+                    self._tell_commit(sender, pr)
             elif msg.index >= pr.match_index and pr.state is not ProgressState.SNAPSHOT:
                 pr.next_index = max(pr.match_index + 1, min(pr.next_index - 1, msg.index + 1))
                 pr.state = ProgressState.PROBE
@@ -1132,8 +1141,8 @@ class Raft:
 
     def _maybe_commit(self) -> None:
         voters = self.membership.voters
-        matches = sorted((self.log.last_index if v == self.id else
-                          (self.progress[v].match_index if v in self.progress else 0)) for v in voters)
+        progress, me, last = self.progress, self.id, self.log.last_index
+        matches = sorted([last if v == me else (progress[v].match_index if v in progress else 0) for v in voters])
         if not matches:
             return
         n = matches[len(matches) - self.membership.quorum()]
@@ -1148,8 +1157,10 @@ class Raft:
 
     def _announce_commit(self) -> None:
         """Tell idle followers that wait for it the new commit index now (see `_tell_commit`)."""
+        commit = self.commit
         for peer, pr in self.progress.items():
-            self._tell_commit(peer, pr)
+            if pr.commit_sent < commit and not pr.inflight:  # `_tell_commit`'s first test, inlined
+                self._tell_commit(peer, pr)
 
     #: How many of the newest committed entries `_tell_commit` looks through for a peer's own.
     _TELL_COMMIT_SCAN = 64
