@@ -63,12 +63,14 @@ _COMPLEX = struct.Struct(">dd")
 _TIMEDELTA = struct.Struct(">qii")
 
 
-_local = threading.local()
+class _ThreadState(threading.local):
+    """Per thread: `packer`, a reusable Packer with this module's rules.  Built when a thread first
+    touches it, so reading `tls.packer` never fails: a hot caller (the replicated call site) packs
+    with `tls.packer.pack(x)` and no Python frame of its own; it must then turn ValueError and
+    OverflowError into TypeError as `dumps` does."""
 
-
-def _packer() -> msgpack.Packer:
-    packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True, strict_types=True)
-    return packer
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(default=_default, use_bin_type=True, strict_types=True)
 
 
 def dumps(obj: Any) -> bytes:
@@ -78,11 +80,7 @@ def dumps(obj: Any) -> bytes:
     than packing a call's arguments (1.2 against 0.3 us).  A Packer empties its buffer when a pack
     fails, and is never re-entered: the `default` hook packs nested values with `_pack`."""
     try:
-        packer = _local.packer
-    except AttributeError:
-        packer = _packer()
-    try:
-        return packer.pack(obj)
+        return tls.packer.pack(obj)
     except TypeError:
         raise
     except (ValueError, OverflowError) as e:  # e.g. msgpack's nesting limit
@@ -218,5 +216,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
 def _strict_unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False, use_list=True)
 
+
+tls = _ThreadState()  # (here: its first Packer, this thread's, needs `_default`)
 
 __all__ = ["dumps", "loads", "SUPPORTED"]

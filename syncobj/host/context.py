@@ -13,7 +13,15 @@ from typing import Any
 
 from ..errors import SyncObjUsageError
 
-_local = threading.local()
+class _ThreadState(threading.local):
+    """Per thread: `stack` of what the loop is doing, always there (a hot check such as the
+    replicated call site's reads `_local.stack` with no Python frame)."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+
+
+_local = _ThreadState()
 
 
 class _Frame:
@@ -26,10 +34,7 @@ class _Frame:
 
 
 def _stack() -> list[_Frame]:
-    s = getattr(_local, "stack", None)
-    if s is None:
-        s = _local.stack = []
-    return s
+    return _local.stack
 
 
 class in_loop:

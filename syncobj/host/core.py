@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import collections
 import heapq
+import itertools
 import logging
+import operator
 import os
 import threading
 from typing import Any, Callable
@@ -32,15 +34,22 @@ from ..kernel import (Batch, EntryKind, InvalidMessage, LeaderChanged, Membershi
                       Snapshot, TransferResult)
 from ..kernel.messages import AppendEntries
 from . import commands, context, snapshot
+from .. import encoding
 from .commands import Call, SessionBatch, SessionCall, SetVersion
-from .sessions import ClientSession, SessionExpired, SessionTable, retry_window
+from .sessions import ClientSession, Failed, SessionExpired, SessionTable, retry_window
 from .driver import Driver
 from .methods import MethodTable
 
 logger = logging.getLogger("syncobj")
 
+_context_state = context._local  # this thread's loop stack, read inline at the call site
+_encoding_state = encoding.tls  # this thread's Packer, used inline at the call site
+
 #: Longest a loop turn drains queued calls (seconds of the driver's clock; at most appendEntriesPeriod).
 DRAIN_BUDGET = 0.005
+
+#: How many queued requests `_drain_into` takes between two readings of the clock.
+_CLOCK_EVERY = 32
 
 #: Key of the session table's entry at the end of a snapshot's object states.
 _SESSIONS_KEY = "__syncobj_sessions__"
@@ -73,7 +82,18 @@ class _Request:
     membership change, a leader transfer or a linearizable read (`read`: a function, or None for a
     bare barrier)."""
 
-    __slots__ = ("data", "change", "transfer", "callback", "call", "method", "seq", "deadline", "uncertain", "read")
+    # Defaults live on the class (no __slots__), so the replicated call site, which makes one
+    # request per call, builds it with `_new_request(_Request)` and sets only what a call has.
+    data: bytes | None = None
+    change: MembershipChange | None = None
+    transfer: _Transfer | None = None
+    callback: Callback | None = None
+    call: bytes | None = None  # the call's encoded [args, kwargs] (commands.encode_args)
+    method: commands.MethodId | None = None
+    seq = 0  # session sequence number, drawn when first proposed
+    deadline = 0.0  # driver time after which an unknown outcome is no longer retried
+    uncertain = False  # some proposal of this call had an unknown outcome
+    read: Any = _NO_READ
 
     def __init__(self, data: bytes | None, change: MembershipChange | None, callback: Callback | None,
                  transfer: _Transfer | None = None) -> None:
@@ -81,12 +101,28 @@ class _Request:
         self.change = change
         self.transfer = transfer
         self.callback = callback
-        self.call: bytes | None = None  # the call's encoded [args, kwargs] (commands.encode_args)
-        self.method: commands.MethodId | None = None
-        self.seq = 0  # session sequence number, drawn when first proposed
-        self.deadline = 0.0  # driver time after which an unknown outcome is no longer retried
-        self.uncertain = False  # some proposal of this call had an unknown outcome
-        self.read: Any = _NO_READ
+
+
+_new_request = object.__new__
+
+
+class BatchOutcome:
+    """What the calls of one SESSION_BATCH entry gave, on the node that proposed it: call i's
+    result is `values[i]`, its reason `others.get(i, SUCCESS)` (`others` is None when every call
+    succeeded, the common case, which is then delivered without a tuple per call); `expired`: the
+    whole batch was refused because the client's session had expired."""
+
+    __slots__ = ("values", "others", "expired")
+
+    def __init__(self, values: list[Any], others: dict[int, int] | None, expired: bool) -> None:
+        self.values = values
+        self.others = others
+        self.expired = expired
+
+    def pairs(self) -> list[tuple[Any, int]]:
+        others = self.others or {}
+        return [(v.value if type(v) is Failed else v, others.get(i, FAIL_REASON.SUCCESS))
+                for i, v in enumerate(self.values)]
 
 
 class _SyncBox:
@@ -137,6 +173,7 @@ class Core:
         # Call site: (id(obj), name) -> (obj, enabled version, MethodId); apply side: MethodId -> (obj, func)
         # or the outcome that refuses it.  The objects and their methods never change after start.
         self._resolved: dict[tuple[int, str], tuple[Any, int, commands.MethodId]] = {}
+        self._resolved_own: dict[str, tuple[int, commands.MethodId]] = {}  # the owner's: name -> (version, id)
         self._targets: dict[commands.MethodId, tuple[Any, Any]] = {}
         self._retries: list[tuple[float, int, _Request]] = []  # (at, order, request), a heap
         self._retry_order = 0
@@ -232,28 +269,45 @@ class Core:
              timeout: float | None) -> Any:
         """A replicated method was called: encode it here (bad arguments fail now) and queue it as a
         session call, so that a retry after an unknown outcome is applied at most once."""
+        # Under load this is a good part of the leader's CPU per call: everything is inline (no
+        # helper frames), the method identity comes from a cache, and the arguments are packed
+        # once with this thread's Packer (what `commands.encode_args` does).
         if self.closed or self.broken is not None:
             self.check_usable()
-        if context.inside_apply():
+        stack = _context_state.stack
+        if stack and stack[-1].applying:
             raise SyncObjUsageError(
                 f"{type(obj).__qualname__}.{name}() was called while a replicated method is being applied; "
                 "that would propose it again from every node. Call the state-changing code directly instead")
         version = self.enabled_code_version
-        key = (id(obj), name)
-        cached = self._resolved.get(key)
-        if cached is not None and cached[0] is obj and cached[1] == version:
-            method = cached[2]
+        if obj is self.owner:  # the SyncObj's own methods: by name alone
+            cached = self._resolved_own.get(name)
+            if cached is not None and cached[0] == version:
+                method = cached[1]
+            else:
+                method = self.methods.resolve(obj, name, version)
+                self._resolved_own[name] = (version, method)
         else:
-            method = self.methods.resolve(obj, name, version)
-            self._resolved[key] = (obj, version, method)
-        request = _Request(None, None, callback)
-        request.call = commands.encode_args(args, kwargs)
+            key = (id(obj), name)
+            cached = self._resolved.get(key)
+            if cached is not None and cached[0] is obj and cached[1] == version:
+                method = cached[2]
+            else:
+                method = self.methods.resolve(obj, name, version)
+                self._resolved[key] = (obj, version, method)
+        try:
+            data = _encoding_state.packer.pack([list(args), kwargs])
+        except (ValueError, OverflowError) as e:  # e.g. msgpack's nesting limit (TypeError passes as it is)
+            raise TypeError(f"cannot encode value: {e}") from None
+        request = _new_request(_Request)
+        request.callback = callback
+        request.call = data
         request.method = method
         request.deadline = self.driver.now() + (timeout if timeout is not None else self._retry_window)
-        if not sync:  # the common asynchronous call: straight into the queue
-            self._enqueue(request)
-            return None
-        return self._submit(request, sync, timeout, what=(obj, name))
+        if sync:
+            return self._submit(request, sync, timeout, what=(obj, name))
+        self._enqueue(request)  # the common asynchronous call: straight into the queue
+        return None
 
     def read(self, fn: Callable[[], Any] | None, callback: Callback | None, sync: bool,
              timeout: float | None) -> Any:
@@ -424,17 +478,22 @@ class Core:
         size = 0
         limit = self.conf.appendEntriesBatchSizeBytes
         clock = self.driver.now
+        until_clock = 0  # the clock is read every _CLOCK_EVERY requests (a call costs about a microsecond)
         try:
             while pending:
-                if clock() >= budget_end:
-                    break
+                if until_clock == 0:
+                    if clock() >= budget_end:
+                        break
+                    until_clock = _CLOCK_EVERY
+                until_clock -= 1
                 req = pending.popleft()
-                if req.call is not None:
-                    if group and size + len(req.call) > limit:
+                call = req.call
+                if call is not None:
+                    if group and size + len(call) > limit:
                         batches.append(self._propose_calls(now, group))
                         group, size = [], 0
                     group.append(req)
-                    size += len(req.call) + 16
+                    size += len(call) + 16
                     continue
                 if group:
                     batches.append(self._propose_calls(now, group))
@@ -478,21 +537,31 @@ class Core:
         sequence number of its first proposal when it is retried (possibly in another group)."""
         client = self.client
         assert client is not None
-        # Methods by identity: the call site hands out one MethodId object per method (cached).
+        # Methods by identity: the call site hands out one MethodId object per method (cached), and
+        # consecutive calls mostly name the same one.  New sequence numbers are drawn in one go.
         indexes: dict[int, int] = {}
         methods: list[commands.MethodId] = []
         seqs: list[int] = []
         where: list[int] = []
-        new_seq = client.new_seq
+        first = nxt = client.next_seq
+        last_method: Any = None
+        index = -1
         for req in group:
-            if req.seq == 0:
-                req.seq = new_seq()
-            seqs.append(req.seq)
-            index = indexes.get(id(req.method))
-            if index is None:
-                index = indexes[id(req.method)] = len(methods)
-                methods.append(req.method)  # type: ignore[arg-type]
+            seq = req.seq
+            if seq == 0:
+                seq = req.seq = nxt
+                nxt += 1
+            seqs.append(seq)
+            method = req.method
+            if method is not last_method:
+                index = indexes.get(id(method), -1)
+                if index < 0:
+                    index = indexes[id(method)] = len(methods)
+                    methods.append(method)  # type: ignore[arg-type]
+                last_method = method
             where.append(index)
+        if nxt > first:
+            client.new_seqs(nxt - first)
         data = commands.encode_session_batch(client.client_id, client.acked(), not client.confirmed, methods, seqs,
                                              where, [req.call for req in group])  # type: ignore[misc]
         token = self._next_token
@@ -622,48 +691,99 @@ class Core:
             self._set_code_version(cmd.version)
             return None, FAIL_REASON.SUCCESS
         if isinstance(cmd, SessionBatch):
-            return self._apply_batch(cmd, entry)
+            return self._apply_batch(cmd, entry, entry.origin == self.node_id)
         if isinstance(cmd, SessionCall):
             return self.sessions.apply(cmd, lambda: self._apply_call(cmd.call, entry))
         assert isinstance(cmd, Call)
         return self._apply_call(cmd, entry)
 
-    def _apply_batch(self, cmd: SessionBatch, entry: Any) -> list[tuple[Any, int]]:
-        """Apply a batch's calls in order under their client's session; one outcome per call.
-        Every call is checked against the session table on its own (a retried call may sit in a
-        batch with new ones), exactly as a lone session call is."""
+    def _apply_batch(self, cmd: SessionBatch, entry: Any, mine: bool) -> "BatchOutcome | None":
+        """Apply a batch's calls in order under their client's session.  Every call is checked
+        against the session table on its own (a retried call may sit in a batch with new ones),
+        exactly as a lone session call is.  On the node that proposed the batch (`mine`) the
+        outcomes come back as a `BatchOutcome`; elsewhere nothing is collected.
+
+        This loop runs once per call on every node: a success is stored as its bare value (see
+        `sessions.Failed`) and collected without a tuple; only the rare other outcomes take the
+        longer way."""
         sessions = self.sessions
         session = sessions.open(cmd.client, cmd.acked, cmd.register)
         if session is None:
-            return [(SessionExpired(cmd.client), FAIL_REASON.REQUEST_DENIED) for _ in cmd.calls]
+            if not mine:
+                return None
+            count = len(cmd.seqs)
+            return BatchOutcome([SessionExpired(cmd.client) for _ in range(count)],
+                                dict.fromkeys(range(count), FAIL_REASON.REQUEST_DENIED), True)
         targets = [self._target(m, entry) for m in cmd.methods]
-        results = session.results
-        order = session.order
+        seqs = cmd.seqs
+        if (len(targets) == 1 and targets[0][1] is not None and seqs and seqs[0] > session.acked
+                and all(map(operator.lt, seqs, itertools.islice(seqs, 1, None)))
+                and session.kept.keys().isdisjoint(seqs)):
+            return self._apply_fresh_batch(cmd, entry, mine, session, targets[0])
+        results = session.kept
+        record_seq = session.order.append
         acked = session.acked
-        success, denied = FAIL_REASON.SUCCESS, FAIL_REASON.REQUEST_DENIED
-        outcomes: list[tuple[Any, int]] = []
-        append = outcomes.append
+        denied = FAIL_REASON.REQUEST_DENIED
+        values: list[Any] | None = [] if mine else None
+        others: dict[int, int] = {}  # position -> reason of the calls that are not a fresh success
         with context.applying(self, entry.time):
             for seq, index, (args, kwargs) in zip(cmd.seqs, cmd.indexes, cmd.calls):
                 if seq <= acked or seq in results:
-                    append(sessions.known(session, seq))  # type: ignore[arg-type]
-                    continue
-                obj, func = targets[index]
-                if func is None:
-                    outcome = obj  # why this node cannot run the method
+                    value, reason = sessions.known(session, seq)  # type: ignore[misc]
                 else:
-                    try:
-                        outcome = (func(obj, *args, **kwargs), success)
-                    except Exception as e:  # the method's own failure: same on every node, for its caller
-                        logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.methods[index], e,
-                                     entry.index)
-                        outcome = (e, denied)
-                results[seq] = outcome
-                order.append(seq)
-                append(outcome)
+                    obj, func = targets[index]
+                    if func is None:
+                        value, reason = obj  # why this node cannot run the method
+                    else:
+                        try:
+                            value = func(obj, *args, **kwargs) if kwargs else func(obj, *args)
+                        except Exception as e:  # the method's own failure: same on every node, for its caller
+                            logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.methods[index], e,
+                                         entry.index)
+                            value, reason = e, denied
+                        else:
+                            results[seq] = value
+                            record_seq(seq)
+                            if values is not None:
+                                values.append(value)
+                            continue
+                    session.record(seq, (value, reason))
+                if values is not None:
+                    others[len(values)] = reason
+                    values.append(value)
         sessions.evict()
-        self._calls_since_compaction += len(outcomes)
-        return outcomes
+        self._calls_since_compaction += len(cmd.seqs)
+        if values is None:
+            return None
+        return BatchOutcome(values, others or None, False)
+
+    def _apply_fresh_batch(self, cmd: SessionBatch, entry: Any, mine: bool, session: Any,
+                           target: tuple[Any, Any]) -> "BatchOutcome | None":
+        """`_apply_batch` for the common batch: one method this node has, and calls that all run
+        for the first time (increasing sequence numbers above the watermark, none kept yet).  Each
+        call is then only run; the session table takes the batch's results in one step."""
+        obj, func = target
+        stored: list[Any] = []
+        store = stored.append
+        others: dict[int, int] = {}
+        denied = FAIL_REASON.REQUEST_DENIED
+        with context.applying(self, entry.time):
+            for args, kwargs in cmd.calls:
+                try:
+                    value = func(obj, *args, **kwargs) if kwargs else func(obj, *args)
+                except Exception as e:  # the method's own failure: same on every node, for its caller
+                    logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.methods[0], e, entry.index)
+                    others[len(stored)] = denied
+                    store(Failed(e, denied))
+                    continue
+                store(value)
+        session.kept.update(zip(cmd.seqs, stored))
+        session.order.extend(cmd.seqs)
+        self.sessions.evict()
+        self._calls_since_compaction += len(stored)
+        if not mine:
+            return None
+        return BatchOutcome(stored, others or None, False)
 
     def _target(self, method: commands.MethodId, entry: Any) -> tuple[Any, Any]:
         """(object, function) to apply `method` with, or (refusal outcome, None) when this node's
@@ -713,8 +833,9 @@ class Core:
                 return
             if event.reason == FAIL_REASON.SUCCESS:
                 outcome = results.get(event.index, (None, FAIL_REASON.SUCCESS))
-                if isinstance(outcome, list):  # the raw bytes of a batch were proposed (tests do)
-                    outcome = outcome[0] if len(outcome) == 1 else ([r for r, _ in outcome], FAIL_REASON.SUCCESS)
+                if isinstance(outcome, BatchOutcome):  # the raw bytes of a batch were proposed (tests do)
+                    pairs = outcome.pairs()
+                    outcome = pairs[0] if len(pairs) == 1 else ([r for r, _ in pairs], FAIL_REASON.SUCCESS)
                 _invoke(callback, *outcome)
             else:
                 _invoke(callback, None, event.reason)
@@ -753,14 +874,26 @@ class Core:
         reason = FAIL_REASON(event.reason)
         if reason == FAIL_REASON.SUCCESS:
             outcomes = results.get(event.index)
-            if not isinstance(outcomes, list) or len(outcomes) != len(reqs):
+            if not isinstance(outcomes, BatchOutcome) or len(outcomes.values) != len(reqs):
                 outcomes = None  # applied before this batch ran (restored from a snapshot): no result kept
-            for i, req in enumerate(reqs):
-                result, outcome = (None, FAIL_REASON.SUCCESS) if outcomes is None else outcomes[i]
-                # A refused call (session dropped from the table) makes the next one register again.
-                client.confirmed = not isinstance(result, SessionExpired)
-                client.settle(req.seq)
-                _invoke(req.callback, result, outcome)
+            # A refused batch (session dropped from the table) makes the next call register again.
+            client.confirmed = outcomes is None or not outcomes.expired
+            client.settle_many([req.seq for req in reqs])
+            if outcomes is None:
+                for req in reqs:
+                    _invoke(req.callback, None, FAIL_REASON.SUCCESS)
+            elif outcomes.others is None:  # every call succeeded: one loop, no tuple or helper per call
+                success = FAIL_REASON.SUCCESS
+                for req, value in zip(reqs, outcomes.values):  # (no Failed among them: others is None)
+                    callback = req.callback
+                    if callback is not None:
+                        try:
+                            callback(value, success)
+                        except Exception:
+                            logger.exception("a replicated call's callback raised")
+            else:
+                for req, (value, outcome) in zip(reqs, outcomes.pairs()):
+                    _invoke(req.callback, value, outcome)
             return
         uncertain = reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME)
         for req in reqs:

@@ -27,6 +27,8 @@ from ..errors import SyncObjUsageError
 
 RESERVED_KWARGS = ("callback", "sync", "timeout")
 
+_UNSET: Any = object()  # a reserved keyword the caller did not pass
+
 
 def replicated(*decArgs: Any, **decKwargs: Any) -> Any:
     """Mark a method of a `SyncObj` or `SyncObjConsumer` subclass as replicated.
@@ -113,27 +115,35 @@ def _make(func: Callable[..., Any], ver: int, sync_default: bool, timeout_defaul
             raise TypeError(f"{func.__qualname__} is defined twice with ver={ver}: give the new body a higher ver")
     versions[ver] = func
 
+    # The wrapper runs once per call, in the caller's thread: under load it is a good part of the
+    # leader's CPU per call.  The reserved names are keyword-only parameters (bound by the
+    # interpreter, no dict to pop from), and sync/timeout are checked only when given (the
+    # decorator checked the defaults).
     @functools.wraps(func)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            callback = kwargs.pop("callback", None)
-            sync = kwargs.pop("sync", sync_default)
-            timeout = kwargs.pop("timeout", timeout_default)
-        else:
-            callback, sync, timeout = None, sync_default, timeout_default
+    def wrapper(self: Any, *args: Any, callback: Any = None, sync: Any = _UNSET, timeout: Any = _UNSET,
+                **kwargs: Any) -> Any:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback= must be callable(result, failReason) or None, got {callback!r}")
-        if sync is not True and sync is not False:
+        if sync is _UNSET:
+            sync = sync_default
+        elif sync is not True and sync is not False:
             raise TypeError(f"sync= must be True or False, got {sync!r}")
-        if timeout is not None:
+        if timeout is _UNSET:
+            timeout = timeout_default
+        elif timeout is not None:
             timeout = _check_timeout(timeout)
-        getter = getattr(self, "_syncobj_core", None)
-        if getter is None:
-            raise SyncObjUsageError(f"{func.__qualname__} is @replicated, but {type(self).__qualname__} is "
-                                    "neither a SyncObj nor a SyncObjConsumer")
-        core = getter()
         if callback is not None:
             sync = False
+        try:
+            # A started SyncObj holds its core in its own dict (what _syncobj_core() returns, one
+            # frame less); a consumer, or a SyncObj whose __init__ has not run, asks the getter,
+            # which says what is wrong.
+            core = self.__dict__.get("_SyncObj__core")
+            if core is None:
+                core = self._syncobj_core()
+        except AttributeError:
+            raise SyncObjUsageError(f"{func.__qualname__} is @replicated, but {type(self).__qualname__} is "
+                                    "neither a SyncObj nor a SyncObjConsumer") from None
         return core.call(self, name, args, kwargs, callback, sync, timeout)
 
     wrapper.replicated = True  # type: ignore[attr-defined]  # PySyncObj's markers

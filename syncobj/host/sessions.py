@@ -28,6 +28,9 @@ Rules (the same on every node, because they depend only on the log):
 from __future__ import annotations
 
 import collections
+import collections.abc
+import itertools
+import operator
 from typing import Any, Callable
 
 from .. import encoding
@@ -57,17 +60,69 @@ def retry_window(conf: Any) -> float:
     return RETRY_WINDOW_ELECTIONS * float(conf.raftMaxTimeout)
 
 
+class Failed:
+    """A kept result that is not a success: `(value, reason)` as the caller got it.  A success is
+    kept as its bare value (`_Session.kept`), so the common case costs no object per call:
+    under load a session holds one result per call in flight, on every node, and a tuple per
+    result was long-lived garbage-collector work."""
+
+    __slots__ = ("value", "reason")
+
+    def __init__(self, value: Any, reason: int) -> None:
+        self.value = value
+        self.reason = reason
+
+
+_MISSING = object()
+
+
+def _as_outcome(kept: Any) -> Outcome:
+    if type(kept) is Failed:
+        return kept.value, kept.reason
+    return kept, FAIL_REASON.SUCCESS
+
+
+class Results(collections.abc.Mapping):
+    """A session's kept results as `seq -> (value, reason)`, read from its compact storage."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self, kept: dict[int, Any]) -> None:
+        self._kept = kept
+
+    def __getitem__(self, seq: int) -> Outcome:
+        return _as_outcome(self._kept[seq])
+
+    def __iter__(self) -> Any:
+        return iter(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class _Session:
-    __slots__ = ("acked", "results", "order")
+    __slots__ = ("acked", "kept", "order")
 
     def __init__(self, acked: int = 0) -> None:
         self.acked = acked
-        self.results: dict[int, Outcome] = {}
-        self.order: collections.deque[int] = collections.deque()  # seqs of `results`, as recorded
+        # seq -> the result of a success, or a `Failed`; the host's apply loop stores successes
+        # directly (`kept[seq] = value` and `order.append(seq)`), everything else via record().
+        self.kept: dict[int, Any] = {}
+        self.order: collections.deque[int] = collections.deque()  # seqs of `kept`, as recorded
+
+    @property
+    def results(self) -> Results:
+        return Results(self.kept)
 
     def record(self, seq: int, outcome: Outcome) -> None:
-        self.results[seq] = outcome
+        value, reason = outcome
+        self.kept[seq] = value if reason == FAIL_REASON.SUCCESS else Failed(value, reason)
         self.order.append(seq)
+
+    def outcome(self, seq: int) -> Outcome | None:
+        """The kept outcome of `seq` as its caller got it; None when none is kept."""
+        kept = self.kept.get(seq, _MISSING)
+        return None if kept is _MISSING else _as_outcome(kept)
 
     def advance(self, acked: int) -> None:
         # Results are recorded in seq order except for a retried call; dropping from the front of
@@ -78,9 +133,15 @@ class _Session:
         # before it.
         if acked > self.acked:
             self.acked = acked
-            order, results = self.order, self.results
-            while order and order[0] <= acked:
-                results.pop(order.popleft(), None)
+            order, kept = self.order, self.kept
+            # The settled front, counted and dropped by C loops (this runs per command on every
+            # node, and a command settles a batch's worth of calls).
+            count = len(list(itertools.takewhile(acked.__ge__, order)))
+            _exhaust(map(kept.pop, map(operator.call, itertools.repeat(order.popleft, count)),
+                         itertools.repeat(None)))
+
+
+_exhaust = collections.deque(maxlen=0).extend  # runs an iterator to its end, keeping nothing
 
 
 class SessionTable:
@@ -127,7 +188,7 @@ class SessionTable:
             self.duplicates += 1
             return (SyncObjException(FAIL_REASON.REQUEST_DENIED, "a late copy of a call its client already settled; "
                                      "skipped"), FAIL_REASON.REQUEST_DENIED)
-        done = session.results.get(seq)
+        done = session.outcome(seq)
         if done is not None:
             self.duplicates += 1
         return done
@@ -151,8 +212,13 @@ class SessionTable:
         (`load_state` also reads the older `[client, acked, [[seq, reason, kept, value], ...]]`.)"""
         out = []
         for client, s in self._sessions.items():
-            results = s.results
-            values = [v for v, _ in results.values()]
+            results = s.kept
+            values = list(results.values())
+            if Failed in set(map(type, values)):
+                reasons = [int(v.reason) if type(v) is Failed else 0 for v in values]
+                values = [v.value if type(v) is Failed else v for v in values]
+            else:  # only successes (the common case): the columns come from C loops
+                reasons = [0] * len(values)
             lost: list[int] = []
             try:
                 encoding.dumps(values)  # one encoding says whether every value can be kept
@@ -163,7 +229,7 @@ class SessionTable:
                     except TypeError:
                         values[i] = repr(v)[:200]
                         lost.append(i)
-            out.append([client, s.acked, list(results), [int(r) for _, r in results.values()], values, lost])
+            out.append([client, s.acked, list(results), reasons, values, lost])
         return out
 
     def load_state(self, state: Any) -> None:
@@ -186,8 +252,7 @@ class SessionTable:
                 if not kept:
                     value = (SyncObjException(reason, f"the original result ({value}) was not kept across a "
                                                       "snapshot") if reason != FAIL_REASON.SUCCESS else None)
-                session.results[seq] = (value, reason)
-                session.order.append(seq)
+                session.record(seq, (value, reason))
             sessions[item[0]] = session
         self._sessions = sessions
 
@@ -217,9 +282,23 @@ class ClientSession:
         self._open.add(seq)
         return seq
 
+    @property
+    def next_seq(self) -> int:
+        return self._next
+
+    def new_seqs(self, count: int) -> int:
+        """Draw `count` numbers at once (a batch of calls); returns the first."""
+        first = self._next
+        self._next = first + count
+        self._open.update(range(first, first + count))
+        return first
+
     def settle(self, seq: int) -> None:
         """The caller of `seq` has its final outcome: it will never be proposed again."""
         self._open.discard(seq)
+
+    def settle_many(self, seqs: Any) -> None:
+        self._open.difference_update(seqs)
 
     def acked(self) -> int:
         # Numbers are drawn in order, so the lowest unsettled one only moves up: walking it up

@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from .crypto import OVERHEAD
-from .framing import FrameDecoder, frame_parts, frame_size, new_packer
+from .framing import FrameDecoder, frame_parts, frame_size, new_buffer_packer, new_packer
 from .handshake import Handshake
 
 #: Bytes read per recv call, and recv calls per readiness event: a fast peer cannot
@@ -20,6 +20,9 @@ from .handshake import Handshake
 RECV_CHUNK = 256 * 1024
 RECV_CALLS_PER_EVENT = 4
 SEND_CHUNK = 1024 * 1024
+#: An output buffer larger than this is released once everything in it was sent (smaller ones
+#: are kept for the next frames).
+KEEP_OUT_BYTES = 4 * 1024 * 1024
 
 
 class ConnState(enum.Enum):
@@ -48,6 +51,7 @@ class Connection:
         self.max_send_buffer = max_send_buffer
         self._out = bytearray()
         self._out_pos = 0
+        self._out_end = 0
         self.created = now
         self.last_recv = now
         self.last_send = now
@@ -61,6 +65,7 @@ class Connection:
         self.events = 0
         self.handler: Any = None
         self._pack = new_packer()
+        self._packer = new_buffer_packer()
 
     def __repr__(self) -> str:
         who = self.peer_id or self.target or self.remote
@@ -74,15 +79,55 @@ class Connection:
 
     # -- output -------------------------------------------------------------------------------
 
+    # The output buffer holds `_out[_out_pos:_out_end]`; the bytes past `_out_end` are room kept
+    # for the next frames.  Frames are copied into that room, and the buffer is neither emptied
+    # (bytearray.clear frees it: the next frame faulted fresh pages in) nor grown per frame (`+=`
+    # behind a backlog reallocated it and moved the whole backlog: about 50 us per 64 KiB append
+    # under load, measured with bench/_window_path.py).  It grows by doubling; the backlog moves to
+    # the front only when as much has been sent as is left; past KEEP_OUT_BYTES it is released once
+    # everything is sent.  `_out_end` None (a Connection built with __new__, as in tests) means
+    # "up to the end of `_out`".
+    _out_end: int | None = None
+
+    def _end(self) -> int:
+        end = self._out_end
+        return len(self._out) if end is None else end
+
     @property
     def pending_out(self) -> int:
-        return len(self._out) - self._out_pos
+        end = self._out_end
+        return (len(self._out) if end is None else end) - self._out_pos
+
+    def _append(self, data: Any, more: Any = b"") -> None:
+        """Copy `data` and then `more` after what is queued."""
+        size = len(data) + len(more)
+        buf, end = self._out, self._out_end
+        if end is None or end + size > len(buf):
+            end = self._make_room(size)
+        mid = end + len(data)
+        buf[end:mid] = data
+        buf[mid:mid + len(more)] = more
+        self._out_end = mid + len(more)
+
+    def _make_room(self, size: int) -> int:
+        """Where `size` more bytes go: the backlog moved to the front, or the buffer grown."""
+        buf, pos, end = self._out, self._out_pos, self._end()
+        pending = end - pos
+        if pos >= pending and pending + size <= len(buf):
+            if pending:
+                with memoryview(buf) as view:
+                    buf[:pending] = view[pos:end]  # no overlap: pos >= pending
+            self._out_pos = 0
+            return pending
+        if end + size > len(buf):
+            buf += bytes(max(len(buf), end + size - len(buf)))
+        return end
 
     def queue_raw(self, data: bytes, now: float) -> None:
         """Queue bytes that must go out whatever the limit (handshake frames)."""
         if not self.pending_out:
             self.last_write_progress = now
-        self._out += data
+        self._append(data)
 
     def queue_payload(self, obj: Any, now: float) -> bool:
         """Frame (and seal, once keys exist) `obj` and queue it; False if the send buffer is full.
@@ -90,9 +135,21 @@ class Connection:
         A frame is refused rather than queued when the buffer already holds data and
         the frame would push it over `max_send_buffer`; an empty buffer always takes
         one frame, so a single large message is never stuck forever."""
-        body = self._pack(obj)
         cipher = self.handshake.send_cipher
-        pending = len(self._out) - self._out_pos
+        if cipher is not None:
+            return self._queue_frame(self._pack(obj), cipher, now)
+        # A clear frame is copied from the Packer's own buffer into the output buffer: no bytes
+        # object per frame (a 64 KiB one was a fresh allocation, and one more copy, each time).
+        packer = self._packer
+        try:
+            packer.pack(obj)
+            with packer.getbuffer() as body:
+                return self._queue_frame(body, None, now)
+        finally:
+            packer.reset()
+
+    def _queue_frame(self, body: Any, cipher: Any, now: float) -> bool:
+        pending = self.pending_out
         if pending and pending + frame_size(len(body), sealed=cipher is not None, overhead=OVERHEAD) \
                 > self.max_send_buffer:
             self.dropped_out += 1
@@ -100,15 +157,15 @@ class Connection:
         header, body = frame_parts(body, sealer=cipher.seal if cipher is not None else None, overhead=OVERHEAD)
         if not pending:
             self.last_write_progress = now
-        self._out += header
-        self._out += body
+        self._append(header, body)
         self.frames_out += 1
         return True
 
     def write(self, now: float) -> None:
         """Send as much queued output as the socket takes; OSError means the connection is dead."""
-        while self.pending_out:
-            end = min(len(self._out), self._out_pos + SEND_CHUNK)
+        out_end = self._end()
+        while self._out_pos < out_end:
+            end = min(out_end, self._out_pos + SEND_CHUNK)
             with memoryview(self._out) as view, view[self._out_pos:end] as chunk:
                 try:
                     n = self.sock.send(chunk)
@@ -119,14 +176,11 @@ class Connection:
             self._out_pos += n
             self.last_send = now
             self.last_write_progress = now
-        if self._out_pos and self._out_pos == len(self._out):
-            self._out.clear()
+        if self._out_pos and self._out_pos == out_end:  # all sent: the room is kept for what comes next
             self._out_pos = 0
-        elif self._out_pos > SEND_CHUNK and self._out_pos * 2 >= len(self._out):
-            # Drop the sent front only once it is half the buffer: dropping it after every
-            # SEND_CHUNK moved up to max_send_buffer bytes per chunk sent to a slow peer.
-            del self._out[:self._out_pos]
-            self._out_pos = 0
+            self._out_end = 0
+            if len(self._out) > KEEP_OUT_BYTES:
+                self._out = bytearray()
 
     # -- input --------------------------------------------------------------------------------
 
@@ -137,6 +191,8 @@ class Connection:
         `scratch` (the transport's, reused for every read) receives the bytes: `recv(256 KiB)`
         would allocate, and the allocator maps and unmaps that much memory on every call (about
         20 µs a read, measured; see docs/benchmarks.md)."""
+        if self.state is ConnState.ESTABLISHED:
+            return self._read_direct(now)
         if scratch is None:
             scratch = bytearray(RECV_CHUNK)
         size = len(scratch)
@@ -153,6 +209,24 @@ class Connection:
                     self.decoder.feed(data)
                 if n < size:
                     return True
+        return True
+
+    def _read_direct(self, now: float) -> bool:
+        """`read` for an established connection: into the decoder's own buffer, which it keeps
+        (one copy less of everything a peer sends: a follower receives every entry this way)."""
+        decoder = self.decoder
+        for _ in range(RECV_CALLS_PER_EVENT):
+            with decoder.room(RECV_CHUNK) as view:
+                try:
+                    n = self.sock.recv_into(view, RECV_CHUNK)
+                except (BlockingIOError, InterruptedError):
+                    return True
+            if not n:
+                return False
+            self.last_recv = now
+            decoder.filled(n)
+            if n < RECV_CHUNK:
+                return True
         return True
 
     def close(self) -> None:

@@ -66,6 +66,10 @@ class Frame:
     payload: Any  # the decoded msgpack object
 
 
+#: A decoder's buffer larger than this is released once everything in it was consumed.
+KEEP_BUFFER_BYTES = 4 * 1024 * 1024
+
+
 def _check_max(max_frame_size: int) -> None:
     if isinstance(max_frame_size, bool) or not isinstance(max_frame_size, int) or not (
             0 < max_frame_size <= LENGTH_FIELD_MAX):
@@ -81,6 +85,12 @@ def new_packer() -> Callable[[Any], bytes]:
     """`pack_payload` for one connection: a reused msgpack Packer (packb builds, and frees, a
     Packer with a fresh buffer on every call)."""
     return msgpack.Packer(use_bin_type=True).pack
+
+
+def new_buffer_packer() -> msgpack.Packer:
+    """A Packer that packs into its own reused buffer (`getbuffer()`, then `reset()`), for a writer
+    that copies the payload straight into its output: the same bytes as `pack_payload`."""
+    return msgpack.Packer(use_bin_type=True, autoreset=False)
 
 
 def unpack_payload(data: bytes | memoryview) -> Any:
@@ -140,11 +150,14 @@ class FrameDecoder:
         _check_max(max_frame_size)
         self._max = max_frame_size
         self.opener = opener
+        #: Received bytes are `_buf[_pos:_end]`; the rest of `_buf` is room for the next reads.
+        #: Frames are consumed by moving `_pos`; the buffer is kept (emptying a bytearray frees it,
+        #: and the next read faulted fresh pages in), grows by doubling, and moves its unread part
+        #: to the front only when at least as much was consumed before it (moving the rest of a
+        #: 1 MiB read once per small frame in it was the cost of dropping the front per frame).
         self._buf = bytearray()
-        #: Where the next frame starts in `_buf`: frames are consumed by moving this offset, and the
-        #: consumed front is dropped only once it is half the buffer (dropping it after every frame
-        #: moved the rest of a 1 MiB read once per small frame in it).
         self._pos = 0
+        self._end = 0
         self._failed: FrameError | None = None
         #: (flags, length) of the frame at the front of the buffer once its header was checked:
         #: each header is parsed once, not on every feed and pull.
@@ -163,21 +176,51 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a returned frame."""
-        return len(self._buf) - self._pos
+        return self._end - self._pos
 
     @property
     def in_frame(self) -> bool:
         """True while a partial frame is waiting for more bytes."""
-        return len(self._buf) > self._pos
+        return self._end > self._pos
 
     def feed(self, data: bytes) -> None:
-        if self._failed is not None:
-            raise self._failed
-        self._buf += data
+        size = len(data)
+        end = self._make_room(size)
+        self._buf[end:end + size] = data
+        self.filled(size)
+
+    def room(self, size: int) -> memoryview:
+        """A view of at least `size` free bytes after what is buffered, for a reader to receive
+        into directly (then `filled(n)`); release the view before anything else touches the
+        decoder (a bytearray with a view cannot grow)."""
+        end = self._end
+        if end + size > len(self._buf) or self._failed is not None:
+            end = self._make_room(size)
+        return memoryview(self._buf)[end:]
+
+    def filled(self, n: int) -> None:
+        """`n` bytes were written where `room` pointed: they are now buffered."""
+        self._end = end = self._end + n
         # Check the header as soon as it is complete: an oversized or foreign frame is refused
         # before its body is buffered.
-        if self._head is None and len(self._buf) - self._pos >= HEADER_SIZE:
+        if self._head is None and end - self._pos >= HEADER_SIZE:
             self._head = self._check_header()
+
+    def _make_room(self, size: int) -> int:
+        """Where `size` more bytes go (moving the unread part to the front, or growing, if needed)."""
+        if self._failed is not None:
+            raise self._failed
+        buf, pos, end = self._buf, self._pos, self._end
+        if end + size > len(buf):
+            unread = end - pos
+            if pos >= unread and unread + size <= len(buf):
+                if unread:
+                    with memoryview(buf) as view:
+                        buf[:unread] = view[pos:end]  # no overlap: pos >= unread
+                self._pos, self._end = 0, unread
+                return unread
+            buf += bytes(max(len(buf), end + size - len(buf)))
+        return end
 
     def next_frame(self) -> Frame | None:
         """The next whole frame, or None until more bytes arrive."""
@@ -186,12 +229,12 @@ class FrameDecoder:
         head = self._head
         start = self._pos
         if head is None:
-            if len(self._buf) - start < HEADER_SIZE:
+            if self._end - start < HEADER_SIZE:
                 return None
             head = self._head = self._check_header()
         flags, length = head
         end = start + HEADER_SIZE + length
-        if len(self._buf) < end:
+        if self._end < end:
             return None
         try:
             # msgpack reads the clear payload in place: no copy of a frame that may be megabytes.
@@ -207,13 +250,10 @@ class FrameDecoder:
         except FrameError as exc:
             self._failed = exc
             raise
-        # After the views are released (a bytearray with views cannot shrink).
-        if end == len(self._buf):
-            self._buf.clear()
-            self._pos = 0
-        elif end * 2 >= len(self._buf):
-            del self._buf[:end]
-            self._pos = 0
+        if end == self._end:  # all consumed: the room is kept for the next reads
+            self._pos = self._end = 0
+            if len(self._buf) > KEEP_BUFFER_BYTES:
+                self._buf = bytearray()
         else:
             self._pos = end
         self._head = None
