@@ -138,12 +138,15 @@ def _make(func: Callable[..., Any], ver: int, sync_default: bool, timeout_defaul
             # A started SyncObj holds its core in its own dict (what _syncobj_core() returns, one
             # frame less); a consumer, or a SyncObj whose __init__ has not run, asks the getter,
             # which says what is wrong.
-            core = self.__dict__.get("_SyncObj__core")
-            if core is None:
-                core = self._syncobj_core()
-        except AttributeError:
-            raise SyncObjUsageError(f"{func.__qualname__} is @replicated, but {type(self).__qualname__} is "
-                                    "neither a SyncObj nor a SyncObjConsumer") from None
+            core = self.__dict__["_SyncObj__core"]
+        except (AttributeError, KeyError):  # (no __dict__ at all: a class with __slots__)
+            core = None
+        if core is None:
+            getter = getattr(self, "_syncobj_core", None)
+            if getter is None:
+                raise SyncObjUsageError(f"{func.__qualname__} is @replicated, but {type(self).__qualname__} is "
+                                        "neither a SyncObj nor a SyncObjConsumer")
+            core = getter()
         return core.call(self, name, args, kwargs, callback, sync, timeout)
 
     wrapper.replicated = True  # type: ignore[attr-defined]  # PySyncObj's markers

@@ -168,7 +168,7 @@ class KernelProcess:
                 if monitor is not None:
                     monitor.applied(node_id, e, digest)
             env.trace("apply", i=committed[0].index, to=committed[-1].index, term=committed[-1].term, d=digest)
-        for ev in batch.events if batch.events else ():
+        for ev in batch.events:
             if type(ev) is ProposalResult:
                 env.trace("result", token=ev.token, reason=ev.reason.name, i=ev.index)
                 if monitor is not None:
