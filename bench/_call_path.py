@@ -37,6 +37,34 @@ def _free_addresses(n: int) -> list[str]:
             s.close()
 
 
+def wait_ready(nodes: list[Any], turn: Any, timeout: float = 30.0) -> bool:
+    """Turn the loops until a leader is elected and every node is ready (False after `timeout`)."""
+    def ready() -> bool:
+        return any(n._isLeader() for n in nodes) and all(
+            (n.isReady() if hasattr(n, "isReady") else n._isReady()) for n in nodes)
+
+    end = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > end:
+            print(f"no leader within {timeout:g} s", file=sys.stderr)
+            return False
+        turn()
+        time.sleep(0.001)
+    return True
+
+
+def print_profile(run: Any, calls: int, lines: int) -> None:
+    """A cProfile of one more `run(calls)`, sorted by own time."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    run(calls)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lib", choices=("syncobj", "pysyncobj"), default="syncobj")
@@ -55,17 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             for node in nodes:
                 node.doTick(0.0)
 
-        def ready() -> bool:
-            return any(n._isLeader() for n in nodes) and all(
-                (n.isReady() if hasattr(n, "isReady") else n._isReady()) for n in nodes)
-
-        end = time.monotonic() + 30
-        while not ready():
-            if time.monotonic() > end:
-                print("no leader within 30 s", file=sys.stderr)
-                return 1
-            turn()
-            time.sleep(0.001)
+        if not wait_ready(nodes, turn):
+            return 1
         leader = next(n for n in nodes if n._isLeader())
         outcomes: list[Any] = []
         payload = b"x" * 10
@@ -95,14 +114,7 @@ def main(argv: list[str] | None = None) -> int:
               f"median {per_call[len(per_call) // 2]:.0f} us over {args.rounds} x {args.calls} calls; "
               f"{rounds_of_turns:.1f} rounds of 3 loop turns per call")
         if args.profile:
-            import cProfile
-            import pstats
-
-            prof = cProfile.Profile()
-            prof.enable()
-            run(args.calls)
-            prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(40)
+            print_profile(run, args.calls, 40)
     finally:
         for node in nodes:
             node.destroy()

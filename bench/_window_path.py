@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from _call_path import _free_addresses  # a sibling script (bench/ is on sys.path)
+from _call_path import _free_addresses, print_profile, wait_ready  # a sibling script (bench/ is on sys.path)
 from _node import bench_class
 
 
@@ -58,17 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                 node.doTick(0.0)
                 cpu[i] += clock() - t0
 
-        def ready() -> bool:
-            return any(n._isLeader() for n in nodes) and all(
-                (n.isReady() if hasattr(n, "isReady") else n._isReady()) for n in nodes)
-
-        end = time.monotonic() + 30
-        while not ready():
-            if time.monotonic() > end:
-                print("no leader within 30 s", file=sys.stderr)
-                return 1
-            turn()
-            time.sleep(0.001)
+        if not wait_ready(nodes, turn):
+            return 1
         li = next(i for i, n in enumerate(nodes) if n._isLeader())
         leader = nodes[li]
         payload = os.urandom(args.size)
@@ -116,14 +107,7 @@ def main(argv: list[str] | None = None) -> int:
               f"min {rows[0][0]:.1f} us, median {med[0]:.1f} us (call site {med[3]:.1f} us); followers {med[1]:.1f} us; "
               f"{med[2]:,.0f} calls/s in one process; failed {state['failed']}")
         if args.profile:
-            import cProfile
-            import pstats
-
-            prof = cProfile.Profile()
-            prof.enable()
-            run(args.calls)
-            prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(45)
+            print_profile(run, args.calls, 45)
     finally:
         for node in nodes:
             node.destroy()
@@ -159,13 +143,8 @@ def _threaded(args: argparse.Namespace, Bench: Any, SyncObjConf: Any, addrs: lis
 
     nodes = [Bench(a, [x for x in addrs if x != a], SyncObjConf(**_conf_options(args))) for a in addrs]
     try:
-        end = time.monotonic() + 30
-        while not (any(n._isLeader() for n in nodes) and all(
-                (n.isReady() if hasattr(n, "isReady") else n._isReady()) for n in nodes)):
-            if time.monotonic() > end:
-                print("no leader within 30 s", file=sys.stderr)
-                return 1
-            time.sleep(0.01)
+        if not wait_ready(nodes, lambda: time.sleep(0.01)):  # (the nodes' own threads turn their loops)
+            return 1
         li = next(i for i, n in enumerate(nodes) if n._isLeader())
         leader = nodes[li]
         loop_tids = [getattr(getattr(getattr(n, "_SyncObj__core", None), "driver", None), "_thread", None) for n in nodes]

@@ -104,8 +104,7 @@ class SimDisk:
         self.bytes_written += len(data)
 
     def append(self, name: str, data: bytes) -> None:
-        if data.__class__ is not bytes or self.full:  # `_check_space`, whose common case is this test
-            self._check_space(name, data)
+        self._check_space(name, data)
         f = self._files.get(name) or self._file(name)
         if f.current is None:
             f.diverge()

@@ -131,11 +131,11 @@ class SimStorage:
     def persist(self, batch: Batch) -> bool:
         """Append the batch's durable part (step 1 of the contract) without syncing.
         Returns whether anything was written; the caller syncs."""
+        if not batch.needs_persist():
+            return False
         snap = batch.snapshot
         hs = batch.hard_state
         entries = batch.entries
-        if hs is None and not entries and batch.truncate_from is None and snap is None:  # needs_persist()
-            return False
         record = [_BATCH,
                   [hs.term, hs.voted_for, hs.commit] if hs is not None else None,
                   batch.truncate_from,

@@ -267,7 +267,6 @@ class World:
             raise RuntimeError(f"the world cannot be run from inside a handler of {self._in_handler}")
         q = self._queue
         pop = heapq.heappop
-        network = self.network
         while q and q[0][0] <= until:
             ev = pop(q)
             t = ev[0]
@@ -281,29 +280,7 @@ class World:
                         "progress", self.now, None,
                         f"more than {MAX_EVENTS_PER_INSTANT} events at one virtual instant: a process is spinning"))
             self.events += 1
-            node = ev[3]
-            if ev[2] == _DELIVER and node.up and node.busy_until <= t and network._open:
-                # The common case of `_dispatch` and `_handle`, inlined: a message for an idle node
-                # on a healed network.
-                network.delivered += 1
-                if self.trace_messages:
-                    self.record("recv", node.id, src=ev[4], m=type(ev[5]).__name__)
-                self._in_handler = node.id
-                try:
-                    node.process.on_message(ev[4], ev[5])
-                except SimCrash as crash:
-                    self._crashed_in_handler(node, crash)
-                except (InvariantViolation, ProcessFailure):
-                    raise
-                except Exception as exc:
-                    raise ProcessFailure(node.id, self.now, exc) from exc
-                finally:
-                    self._in_handler = None
-                self.handled += 1
-                for hook in self.after_event:
-                    hook(node.id)
-            else:
-                self._dispatch(ev)
+            self._dispatch(ev)
             if predicate is not None and predicate():
                 return True
         if until != math.inf and until > self.now:
