@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "connectionRetryTime": 5.0,
     "leaderFallbackTimeout": 30.0,
     "appendEntriesUseBatch": True,
-    "appendEntriesBatchSizeBytes": 2 ** 16,
+    "appendEntriesBatchSizeBytes": 2 ** 18,  # PySyncObj: 2**16 (see docs/migrating.md)
     "bindAddress": None,
     "preferredAddrType": "ipv4",
     "sendBufferSize": None,  # None: the OS autotunes; PySyncObj fixes 2**16 (see docs/migrating.md)

@@ -11,7 +11,7 @@ PYSYNCOBJ_DEFAULTS = {
     "password": None, "autoTick": True, "autoTickPeriod": 0.05, "commandsQueueSize": 100000,
     "raftMinTimeout": 0.4, "raftMaxTimeout": 1.4, "appendEntriesPeriod": 0.1, "connectionTimeout": 3.5,
     "connectionRetryTime": 5.0, "leaderFallbackTimeout": 30.0, "appendEntriesUseBatch": True,
-    "appendEntriesBatchSizeBytes": 65536, "bindAddress": None, "preferredAddrType": "ipv4",
+    "appendEntriesBatchSizeBytes": 262144, "bindAddress": None, "preferredAddrType": "ipv4",
     "sendBufferSize": None, "recvBufferSize": None, "dnsCacheTime": 600, "dnsFailCacheTime": 30,
     "logCompactionMinEntries": 5000, "logCompactionMinTime": 300, "logCompactionSplit": False,
     "logCompactionBatchSize": 65536, "commandsWaitLeader": True, "fullDumpFile": None, "journalFile": None,
