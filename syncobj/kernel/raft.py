@@ -220,7 +220,9 @@ class Raft:
     # ------------------------------------------------------------------ inputs
 
     def tick(self, now: float) -> Batch:
-        self._advance(now)
+        if now < self._now:  # _advance(now), inline: this runs on every timer
+            raise KernelUsageError(f"time went backwards: {now} < {self._now}")
+        self._now = now
         if self.role is Role.LEADER:
             self._tick_leader(now)
         elif now >= self._election_deadline:
@@ -244,7 +246,9 @@ class Raft:
                 if e.kind is EntryKind.CONFIG:
                     decode_membership(e.data)  # raises InvalidMessage before any state changes
                 expected += 1
-        self._advance(now)
+        if now < self._now:  # _advance(now), inline: this runs on every message
+            raise KernelUsageError(f"time went backwards: {now} < {self._now}")
+        self._now = now
         self._step(now, sender, msg)
         return self._finish(now)
 
@@ -569,7 +573,8 @@ class Raft:
         if isinstance(msg, (AppendEntries, InstallSnapshot, TimeoutNow)):
             self._last_leader_contact = now
             self._reset_election_timer(now)
-            self._set_leader(sender)
+            if sender != self.leader:
+                self._set_leader(sender)
         if isinstance(msg, AppendEntries):
             self._handle_append(now, sender, msg)
         elif isinstance(msg, InstallSnapshot):
