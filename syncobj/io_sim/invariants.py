@@ -148,14 +148,17 @@ class RaftChecker:
         bounds the term in which they were committed from above (it is exact on the leader
         that committed them), so keeping the lowest bound seen never overstates what
         leader completeness may demand."""
-        commit_term = self._commit_term
+        commit_term, committed = self._commit_term, self._committed
         for e in raft.entries_from(after + 1):
-            if e.index > commit:
+            index = e.index
+            if index > commit:
                 break
-            self._record_committed(node, e)
-            t = commit_term.get(e.index)
+            known = committed.get(index)  # _record_committed(node, e), inline: once per entry and node
+            if known is not e:
+                self._record_committed(node, e)
+            t = commit_term.get(index)
             if t is None or term < t:
-                commit_term[e.index] = term
+                commit_term[index] = term
         if commit > self._max_committed:
             self._max_committed = commit
 
@@ -226,14 +229,19 @@ class RaftChecker:
             self._check_digest(node, meta.index, digest)
 
     def applied(self, node: str, e: Entry, digest: object) -> None:
+        # Once per entry and node: the common outcomes of `_record_committed` and `_check_digest`
+        # are tested inline, and the methods called only for a first sighting or a mismatch.
         self._stats["applies"] += 1
-        expected = self._applied_upto.get(node, 0) + 1
-        if e.index != expected:
-            self._fail("apply order", node, f"applied index {e.index}, expected {expected}")
-        self._applied_upto[node] = e.index
-        self._record_committed(node, e)
-        if digest is not None:
-            self._check_digest(node, e.index, digest)
+        index = e.index
+        upto = self._applied_upto
+        expected = upto.get(node, 0) + 1
+        if index != expected:
+            self._fail("apply order", node, f"applied index {index}, expected {expected}")
+        upto[node] = index
+        if self._committed.get(index) is not e:
+            self._record_committed(node, e)
+        if digest is not None and self._digest.get(index) != digest:
+            self._check_digest(node, index, digest)
         if e.origin and e.kind is not EntryKind.NOOP:
             key = (e.origin, e.token)
             at = self._applied_cmd.setdefault(key, e.index)
