@@ -228,6 +228,46 @@ def test_a_peer_that_restarts_is_reconnected(net):
     exchange(net, a, b2)
 
 
+def _unused_address_after(node_id: str) -> str:
+    """A loopback address nobody listens on whose id sorts after `node_id` (so `node_id` dials it)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            addr = f"127.0.0.1:{s.getsockname()[1]}"
+        if addr > node_id:
+            return addr
+    raise AssertionError("no free port sorts after " + node_id)
+
+
+def test_a_peer_that_comes_up_just_after_the_first_dial_is_reached_long_before_the_retry_time(net):
+    # Nodes of a cluster start milliseconds apart: the first dial may be refused.  The redial comes
+    # after 50 ms (doubling after each failure), not after connectionRetryTime (5 s here).
+    a = Node(net, opts={"connection_retry_time": 5.0})
+    b_id = _unused_address_after(a.id)
+    a.t.set_peers([b_id])
+    assert net.run_until(lambda: len(a.t.recent_closures) > 0, timeout=5), "the first dial was not refused"
+    b = Node(net, b_id, opts={"connection_retry_time": 5.0})
+    b.t.set_peers([a.id])
+    assert net.run_until(lambda: a.t.peer_state(b_id) is PeerState.CONNECTED
+                         and b.t.peer_state(a.id) is PeerState.CONNECTED, timeout=3), a.reasons()
+    exchange(net, a, b)
+
+
+def test_redials_of_an_unreachable_peer_back_off_to_the_retry_time(net):
+    a = Node(net, opts={"connection_retry_time": 1.0})
+    b_id = _unused_address_after(a.id)
+    a.t.set_peers([b_id])
+    waits = []
+    for _ in range(7):
+        closed = len(a.t.recent_closures)
+        assert net.run_until(lambda: len(a.t.recent_closures) > closed, timeout=5), "no dial attempt"
+        waits.append(round(a.t._next_attempt[b_id] - a.clock(), 2))
+        a.clock.offset += waits[-1]  # jump to the next attempt instead of sleeping
+    assert all(w <= 1.0 for w in waits) and waits[-1] >= 0.9, waits
+    assert waits[0] <= 0.11 and all(later >= earlier for earlier, later in zip(waits, waits[1:])), waits
+    assert waits[1] >= 1.5 * waits[0], waits  # doubling, not a flat interval
+
+
 def test_a_removed_peer_is_no_longer_dialed(net):
     a, b = connect_pair(net)
     low, high = sorted([a, b], key=lambda n: n.id)
