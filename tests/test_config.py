@@ -11,8 +11,8 @@ PYSYNCOBJ_DEFAULTS = {
     "password": None, "autoTick": True, "autoTickPeriod": 0.05, "commandsQueueSize": 100000,
     "raftMinTimeout": 0.4, "raftMaxTimeout": 1.4, "appendEntriesPeriod": 0.1, "connectionTimeout": 3.5,
     "connectionRetryTime": 5.0, "leaderFallbackTimeout": 30.0, "appendEntriesUseBatch": True,
-    "appendEntriesBatchSizeBytes": 262144, "bindAddress": None, "preferredAddrType": "ipv4",
-    "sendBufferSize": None, "recvBufferSize": None, "dnsCacheTime": 600, "dnsFailCacheTime": 30,
+    "appendEntriesBatchSizeBytes": 65536, "bindAddress": None, "preferredAddrType": "ipv4",
+    "sendBufferSize": 65536, "recvBufferSize": 65536, "dnsCacheTime": 600, "dnsFailCacheTime": 30,
     "logCompactionMinEntries": 5000, "logCompactionMinTime": 300, "logCompactionSplit": False,
     "logCompactionBatchSize": 65536, "commandsWaitLeader": True, "fullDumpFile": None, "journalFile": None,
     "bindRetryTime": 1.0, "maxBindRetries": 0, "onReady": None, "onStateChanged": None,
@@ -21,12 +21,25 @@ PYSYNCOBJ_DEFAULTS = {
 }
 
 
+#: Defaults that differ from PySyncObj's on purpose, each explained in docs/migrating.md.
+DIFFERENT_DEFAULTS = {"sendBufferSize": None, "recvBufferSize": None, "appendEntriesBatchSizeBytes": 262144}
+
+
 def test_every_pysyncobj_option_exists_with_its_default() -> None:
     conf = SyncObjConf()
     ours = {"passwordSalt", "maxFrameSize"}  # syncobj's own additions (docs/api.md)
     assert set(DEFAULTS) - ours == set(PYSYNCOBJ_DEFAULTS)
     for name, default in PYSYNCOBJ_DEFAULTS.items():
-        assert getattr(conf, name) == default, name
+        assert getattr(conf, name) == DIFFERENT_DEFAULTS.get(name, default), name
+
+
+def test_every_default_that_differs_from_pysyncobj_is_explained_in_the_migration_guide() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "migrating.md").read_text()
+    section = guide.split("## What behaves differently")[0]
+    for name in DIFFERENT_DEFAULTS:
+        assert f"`{name}`" in section, name
 
 
 def test_options_given_as_keywords_are_kept() -> None:
