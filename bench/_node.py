@@ -84,8 +84,11 @@ class Node:
         leader_id = None if leader is None else str(getattr(leader, "id", None) or getattr(leader, "address", leader))
         ready = o.isReady() if hasattr(o, "isReady") else o._isReady()
         st = o.getStatus()
+        # Peers this node has a live connection to (both libraries report 2 for connected).
+        connected = sum(1 for k, v in st.items() if k.startswith("partner_node_status_server_") and v == 2)
         return {"leader": leader_id, "term": st.get("raft_term"), "state": st.get("state"),
-                "ready": bool(ready), "commit": st.get("commit_idx"), "became_leader": self.became_leader,
+                "ready": bool(ready), "commit": st.get("commit_idx"), "connected": connected,
+                "became_leader": self.became_leader,
                 "lost_leadership": self.lost_leadership, "pid": os.getpid(), "cpu": time.process_time()}
 
     def load(self, window: int, size: int, warmup: float, duration: float, drain: float) -> dict[str, Any]:

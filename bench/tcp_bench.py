@@ -184,10 +184,14 @@ class Cluster:
         return [n.request("status", 10) for n in self.nodes]
 
     def wait_leader(self, timeout: float = 30.0) -> NodeProcess:
-        """The leader's process, once it leads, is ready and a majority names it.
+        """The leader's process, once it leads, is ready, a majority names it and it is connected
+        to every other node.
 
         A majority rather than every node: a follower that fell far behind under load may
-        still be catching up (or campaigning in vain) while the cluster serves calls."""
+        still be catching up (or campaigning in vain) while the cluster serves calls.  Every
+        connection, because a phase measured while the leader cannot reach a follower measures a
+        smaller cluster (a refused first dial used to wait connectionRetryTime, 5 s, in both
+        libraries; see docs/benchmarks.md, "Results, session 4")."""
         end = time.monotonic() + timeout
         sts: list[dict[str, Any]] = []
         while time.monotonic() < end:
@@ -195,10 +199,11 @@ class Cluster:
             named = [s["leader"] for s in sts if s["leader"]]
             for node, s in zip(self.nodes, sts):
                 if (node.addr in named and named.count(node.addr) > len(self.nodes) // 2 and s["state"] == 2
-                        and s["ready"]):
+                        and s["ready"] and s["connected"] == len(self.nodes) - 1):
                     return node
             time.sleep(0.1)
-        raise TimeoutError(f"{self.lib}: no leader named by a majority within {timeout:.0f}s: {sts}")
+        raise TimeoutError(f"{self.lib}: no leader named by a majority and connected to every node within "
+                           f"{timeout:.0f}s: {sts}")
 
     def cpu(self) -> list[float]:
         """CPU seconds each node process has used so far (all its threads)."""
