@@ -49,9 +49,10 @@ def test_a_connection_sends_a_large_backlog_exactly_in_order() -> None:
         left.setblocking(False)
         right.settimeout(5)
         c = conn_mod.Connection.__new__(conn_mod.Connection)
-        c.sock, c._out, c._out_pos, c.last_send, c.last_write_progress = left, bytearray(), 0, 0.0, 0.0
+        c.sock, c._out, c._out_pos, c._out_end = left, bytearray(), 0, 0
+        c.last_send = c.last_write_progress = 0.0
         data = bytes(range(256)) * 40_000  # about 10 MB: many SEND_CHUNKs
-        c._out += data
+        c._append(data)
         received = bytearray()
         while len(received) < len(data):
             c.write(0.0)

@@ -104,8 +104,7 @@ class SimDisk:
         self.bytes_written += len(data)
 
     def append(self, name: str, data: bytes) -> None:
-        if self.full or data.__class__ is not bytes:  # the journal's common case skips the call
-            self._check_space(name, data)
+        self._check_space(name, data)
         f = self._files.get(name) or self._file(name)
         if f.current is None:
             f.diverge()
@@ -119,7 +118,7 @@ class SimDisk:
         dirty = False
         if name is not None:  # the common case: one journal, appended to since the last sync
             f = self._files.get(name)
-            if f is not None and (f.unsynced_appends or f.dirty()):  # the journal's case first
+            if f is not None and f.dirty():
                 dirty = True
                 f.make_durable()
         else:

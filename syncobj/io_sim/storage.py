@@ -137,37 +137,16 @@ class SimStorage:
         trunc = batch.truncate_from
         if hs is None and not entries and trunc is None and snap is None:  # Batch.needs_persist()
             return False
+        record = [_BATCH,
+                  [hs.term, hs.voted_for, hs.commit] if hs is not None else None,
+                  trunc,
+                  [entry_to_wire(e) for e in entries] if entries else [],
+                  _snap_to_wire(snap) if snap is not None else None]
         if self._broken:
             self._check_usable()
         self._broken = True  # the mirror is ahead of the disk until the append is done
-        if trunc is None and snap is None:
-            # The common record (a hard state and/or new entries at the end): `_apply` without
-            # its general cases, checking the same thing first (the entries follow the log).
-            if entries:
-                mine = self.entries
-                expected = (mine[-1].index if mine else self.snapshot.meta.index if self.snapshot is not None else 0) + 1
-                for e in entries:
-                    if e.index != expected:
-                        raise StorageError(
-                            f"entry index {e.index} does not follow the stored log (expected {expected})")
-                    expected += 1
-                mine.extend(entries)
-                wire = [entry_to_wire(e) for e in entries]
-            else:
-                wire = []
-            if hs is not None:
-                self.hard_state = hs
-                payload = self._pack([_BATCH, [hs.term, hs.voted_for, hs.commit], None, wire, None])
-            else:
-                payload = self._pack([_BATCH, None, None, wire, None])
-        else:
-            record = [_BATCH,
-                      [hs.term, hs.voted_for, hs.commit] if hs is not None else None,
-                      trunc,
-                      [entry_to_wire(e) for e in entries] if entries else [],
-                      _snap_to_wire(snap) if snap is not None else None]
-            self._apply(hs, trunc, entries, snap)  # validates first
-            payload = self._pack(record)
+        self._apply(hs, trunc, entries, snap)  # validates first
+        payload = self._pack(record)
         self.disk.append(self.name, _HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self.records += 1
         self._broken = False

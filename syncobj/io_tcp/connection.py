@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from .crypto import OVERHEAD
-from .framing import FrameDecoder, frame_parts, frame_size, new_buffer_packer, new_packer
+from .framing import FrameDecoder, frame_parts, frame_size, make_room, new_buffer_packer, new_packer
 from .handshake import Handshake
 
 #: Bytes read per recv call, and recv calls per readiness event: a fast peer cannot
@@ -83,45 +83,23 @@ class Connection:
     # for the next frames.  Frames are copied into that room, and the buffer is neither emptied
     # (bytearray.clear frees it: the next frame faulted fresh pages in) nor grown per frame (`+=`
     # behind a backlog reallocated it and moved the whole backlog: about 50 us per 64 KiB append
-    # under load, measured with bench/_window_path.py).  It grows by doubling; the backlog moves to
-    # the front only when as much has been sent as is left; past KEEP_OUT_BYTES it is released once
-    # everything is sent.  `_out_end` None (a Connection built with __new__, as in tests) means
-    # "up to the end of `_out`".
-    _out_end: int | None = None
-
-    def _end(self) -> int:
-        end = self._out_end
-        return len(self._out) if end is None else end
+    # under load, measured with bench/_window_path.py).  It grows and moves its backlog as
+    # `framing.make_room` says; past KEEP_OUT_BYTES it is released once everything is sent.
 
     @property
     def pending_out(self) -> int:
-        end = self._out_end
-        return (len(self._out) if end is None else end) - self._out_pos
+        return self._out_end - self._out_pos
 
     def _append(self, data: Any, more: Any = b"") -> None:
         """Copy `data` and then `more` after what is queued."""
         size = len(data) + len(more)
         buf, end = self._out, self._out_end
-        if end is None or end + size > len(buf):
-            end = self._make_room(size)
+        if end + size > len(buf):
+            self._out_pos, end = make_room(buf, self._out_pos, end, size)
         mid = end + len(data)
         buf[end:mid] = data
         buf[mid:mid + len(more)] = more
         self._out_end = mid + len(more)
-
-    def _make_room(self, size: int) -> int:
-        """Where `size` more bytes go: the backlog moved to the front, or the buffer grown."""
-        buf, pos, end = self._out, self._out_pos, self._end()
-        pending = end - pos
-        if pos >= pending and pending + size <= len(buf):
-            if pending:
-                with memoryview(buf) as view:
-                    buf[:pending] = view[pos:end]  # no overlap: pos >= pending
-            self._out_pos = 0
-            return pending
-        if end + size > len(buf):
-            buf += bytes(max(len(buf), end + size - len(buf)))
-        return end
 
     def queue_raw(self, data: bytes, now: float) -> None:
         """Queue bytes that must go out whatever the limit (handshake frames)."""
@@ -163,7 +141,7 @@ class Connection:
 
     def write(self, now: float) -> None:
         """Send as much queued output as the socket takes; OSError means the connection is dead."""
-        out_end = self._end()
+        out_end = self._out_end
         while self._out_pos < out_end:
             end = min(out_end, self._out_pos + SEND_CHUNK)
             with memoryview(self._out) as view, view[self._out_pos:end] as chunk:

@@ -93,6 +93,24 @@ def new_buffer_packer() -> msgpack.Packer:
     return msgpack.Packer(use_bin_type=True, autoreset=False)
 
 
+def make_room(buf: bytearray, pos: int, end: int, size: int) -> tuple[int, int]:
+    """Room for `size` more bytes after the live part `buf[pos:end]` of a kept buffer; returns the
+    live part's new (pos, end).  When it does not fit, the live part moves to the front if at least
+    as much lies before it (so each byte moves at most once per byte consumed), else the buffer
+    grows in place by at least doubling.  The output buffer of a connection and the frame decoder's
+    input buffer both work this way."""
+    if end + size <= len(buf):
+        return pos, end
+    live = end - pos
+    if pos >= live and live + size <= len(buf):
+        if live:
+            with memoryview(buf) as view:
+                buf[:live] = view[pos:end]  # no overlap: pos >= live
+        return 0, live
+    buf += bytes(max(len(buf), end + size - len(buf)))
+    return pos, end
+
+
 def unpack_payload(data: bytes | memoryview) -> Any:
     """Decode one msgpack object or raise FrameError (trailing bytes included)."""
     try:
@@ -207,20 +225,11 @@ class FrameDecoder:
             self._head = self._check_header()
 
     def _make_room(self, size: int) -> int:
-        """Where `size` more bytes go (moving the unread part to the front, or growing, if needed)."""
+        """Where `size` more bytes go (see `make_room`)."""
         if self._failed is not None:
             raise self._failed
-        buf, pos, end = self._buf, self._pos, self._end
-        if end + size > len(buf):
-            unread = end - pos
-            if pos >= unread and unread + size <= len(buf):
-                if unread:
-                    with memoryview(buf) as view:
-                        buf[:unread] = view[pos:end]  # no overlap: pos >= unread
-                self._pos, self._end = 0, unread
-                return unread
-            buf += bytes(max(len(buf), end + size - len(buf)))
-        return end
+        self._pos, self._end = make_room(self._buf, self._pos, self._end, size)
+        return self._end
 
     def next_frame(self) -> Frame | None:
         """The next whole frame, or None until more bytes arrive."""

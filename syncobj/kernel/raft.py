@@ -117,7 +117,7 @@ class Raft:
         # from the leader at least every two periods, which must stay within half the shortest
         # election timeout: a configuration closer to the limit skips nothing.
         self._skip_heartbeats = 4 * config.heartbeat_period <= config.election_timeout_min
-        self._last_round = _INF * -1
+        self._last_round = -_INF
         self._now = now
         self._initial_membership = membership
         self.term = 0
@@ -220,9 +220,7 @@ class Raft:
     # ------------------------------------------------------------------ inputs
 
     def tick(self, now: float) -> Batch:
-        if now < self._now:  # _advance(now), inline: this runs on every timer
-            raise KernelUsageError(f"time went backwards: {now} < {self._now}")
-        self._now = now
+        self._advance(now)
         if self.role is Role.LEADER:
             self._tick_leader(now)
         elif now >= self._election_deadline:
@@ -246,9 +244,7 @@ class Raft:
                 if e.kind is EntryKind.CONFIG:
                     decode_membership(e.data)  # raises InvalidMessage before any state changes
                 expected += 1
-        if now < self._now:  # _advance(now), inline: this runs on every message
-            raise KernelUsageError(f"time went backwards: {now} < {self._now}")
-        self._now = now
+        self._advance(now)
         self._step(now, sender, msg)
         return self._finish(now)
 
@@ -573,8 +569,7 @@ class Raft:
         if isinstance(msg, (AppendEntries, InstallSnapshot, TimeoutNow)):
             self._last_leader_contact = now
             self._reset_election_timer(now)
-            if sender != self.leader:
-                self._set_leader(sender)
+            self._set_leader(sender)
         if isinstance(msg, AppendEntries):
             self._handle_append(now, sender, msg)
         elif isinstance(msg, InstallSnapshot):
