@@ -8,6 +8,10 @@ not skew.  A run stopped early by a violation still counts its simulated time, a
 counted under "stopped" (see `python -m sim --seed N` for what it found).  On a shared,
 noisy machine use `--repeat 3` or more: each mix's times are then the median over the
 repeats (the runs themselves are identical, so only the timing varies).
+
+The first line says which build ran: the mypyc-compiled kernel and simulator loop (what
+`pip install` builds), or the Python source.  `SYNCOBJ_PURE_PYTHON=1 python bench/sim_bench.py`
+measures the source on the same installation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from syncobj._native import build_description  # noqa: E402
 from syncobj.io_sim.runner import run  # noqa: E402
 
 MIXES = ("none", "net", "partition", "crash,crash_point", "net,partition,crash,pause,drift,disk", "all")
@@ -53,6 +58,7 @@ def main() -> None:
         rows.append((faults, str(args.seeds), str(stopped), f"{sim:.0f}", f"{wall:.2f}", f"{cpu:.2f}",
                      f"{sim / wall:.0f}x", f"{sim / cpu:.0f}x", f"{events / cpu:.0f}"))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(f"build: {build_description()}")
     print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
     for r in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))

@@ -11,6 +11,7 @@ real TCP driver (`syncobj.io_tcp`) or a deterministic simulator (`syncobj.io_sim
 
 from __future__ import annotations
 
+from . import _native  # first: decides whether the compiled kernel or its source is loaded
 from .config import SyncObjConf
 from .errors import FAIL_REASON, SERIALIZER_STATE, SyncObjException, SyncObjExceptionWrongVer, SyncObjUsageError
 from .host.consumer import SyncObjConsumer

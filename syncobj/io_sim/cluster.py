@@ -98,7 +98,7 @@ class SimCluster:
     def run_for(self, dt: float) -> None:
         self.world.run_for(dt)
 
-    def run_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    def run_until(self, predicate: Callable[[], object], timeout: float) -> bool:
         """Run until `predicate()` holds or `timeout` virtual seconds pass; return whether it held."""
         return self.world.run_until_true(predicate, timeout)
 

@@ -96,15 +96,15 @@ class SimDisk:
             return None
         return bytes(f.current)
 
-    def write(self, name: str, data: bytes) -> None:
-        self._check_space(name, data)
+    def write(self, name: str, data: object) -> None:
+        data = self._checked(name, data)
         f = self._file(name)
         f.diverge()
         f.current = bytearray(data)
         self.bytes_written += len(data)
 
-    def append(self, name: str, data: bytes) -> None:
-        self._check_space(name, data)
+    def append(self, name: str, data: object) -> None:
+        data = self._checked(name, data)
         f = self._files.get(name) or self._file(name)
         if f.current is None:
             f.diverge()
@@ -191,8 +191,10 @@ class SimDisk:
             f = self._files[name] = _File()
         return f
 
-    def _check_space(self, name: str, data: bytes) -> None:
+    def _checked(self, name: str, data: object) -> bytes | bytearray | memoryview:
+        # `data` is typed `object` so that the compiled build, too, names the problem here.
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"disk data for {name!r} must be bytes, not {type(data).__name__}")
         if self.full:
             raise OSError(errno.ENOSPC, f"simulated disk of {self.node_id or 'node'} is full", name)
+        return data

@@ -45,7 +45,7 @@ class NodeEnv(Protocol):
     def crash_point(self, name: str) -> None: ...  # may raise SimCrash
     def trace(self, kind: str, **fields: Any) -> None: ...  # add a record to the run's trace
     def call_soon(self, fn: Callable[[], None]) -> None: ...  # run fn on this node at the current time
-    def run_world_until(self, predicate: Callable[[], bool], timeout: float) -> bool: ...
+    def run_world_until(self, predicate: Callable[[], object], timeout: float) -> bool: ...
     # ^ lets a blocking (sync) call made from a test's top level drive the whole world until
     #   predicate() is true or `timeout` virtual seconds passed; raises RuntimeError when called
     #   from inside a handler (that would deadlock a real node).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any
+from typing import Any, Sequence
 
 import msgpack
 
@@ -66,7 +66,7 @@ class SimStorage:
 
     def load(self) -> Restored:
         """Rebuild the state from the journal; drop (and cut off) a torn last record."""
-        self.hard_state, self.snapshot, self.entries = HardState(), None, []
+        self._clear()  # a call, not assignments here: compiled code would take the snapshot to stay None
         self.records = 0
         self.dropped_tail_bytes = 0
         self._broken = False
@@ -88,6 +88,9 @@ class SimStorage:
                 old_memo.update(self._memo)
                 self._memo = old_memo
         return Restored(self.hard_state, self.snapshot, tuple(self.entries))
+
+    def _clear(self) -> None:
+        self.hard_state, self.snapshot, self.entries = HardState(), None, []
 
     def _parse_one(self, data: bytes, off: int, memo: dict[bytes, tuple] | None = None) -> int | str:
         """Apply the record at `off`; return the next offset, or a reason it is bad."""
@@ -189,7 +192,7 @@ class SimStorage:
         self.disk.append(self.name, _frame(record))
         self.records += 1
 
-    def _apply(self, hs: HardState | None, truncate_from: int | None, entries: list[Entry],
+    def _apply(self, hs: HardState | None, truncate_from: int | None, entries: Sequence[Entry],
                snapshot: Snapshot | None, checkpoint: bool = False) -> None:
         if checkpoint:
             self.hard_state, self.snapshot, self.entries = hs or HardState(), snapshot, []
@@ -206,7 +209,7 @@ class SimStorage:
         if snapshot is not None:
             self._install_snapshot(snapshot)
 
-    def _append_entries(self, entries: list[Entry]) -> None:
+    def _append_entries(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return
         expected = self.last_index() + 1
@@ -244,11 +247,11 @@ def _snap_to_wire(s: Snapshot) -> list:
     return [s.meta.index, s.meta.term, s.meta.membership.to_wire(), s.data, s.meta.time]
 
 
-def _decode(record: Any) -> tuple[HardState | None, int | None, list[Entry], Snapshot | None, bool]:
+def _decode(record: Any) -> tuple[HardState | None, int | None, Sequence[Entry], Snapshot | None, bool]:
     if not isinstance(record, list) or len(record) != 5 or record[0] not in (_BATCH, _CHECKPOINT):
         raise ValueError("not a journal record")
     tag, hs, trunc, entries, snap = record
-    hard = None
+    hard: HardState | None = None
     if hs is not None:
         if (not isinstance(hs, list) or len(hs) != 3 or not all(isinstance(x, int) for x in (hs[0], hs[2]))
                 or not (hs[1] is None or isinstance(hs[1], str))):
@@ -259,7 +262,7 @@ def _decode(record: Any) -> tuple[HardState | None, int | None, list[Entry], Sna
     if not isinstance(entries, list):
         raise ValueError("malformed entries")
     decoded = [entry_from_wire(e) for e in entries]
-    snapshot = None
+    snapshot: Snapshot | None = None
     if snap is not None:
         if (not isinstance(snap, list) or len(snap) != 5 or not isinstance(snap[3], bytes)
                 or not isinstance(snap[4], (int, float)) or isinstance(snap[4], bool)):

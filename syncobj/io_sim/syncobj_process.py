@@ -130,7 +130,7 @@ class SimDriver:
         self._wake_pending = True
         self.env.call_soon(self._woken)
 
-    def wait(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
+    def wait(self, predicate: Callable[[], object], timeout: float | None) -> bool:
         return self.env.run_world_until(predicate, DEFAULT_SYNC_WAIT if timeout is None else timeout)
 
     def poll(self, timeout: float) -> None:

@@ -45,7 +45,7 @@ _DELIVER, _TIMER, _CALL, _RESUME, _DEPART, _ACTION = range(6)
 
 _TRACE_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=True)
 try:  # the C encoder behind _TRACE_ENCODER.encode, built once instead of once per record
-    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring_ascii as _ascii
+    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring_ascii as _ascii  # type: ignore[attr-defined]
 
     _C_TRACE_ENCODE = _c_make_encoder(None, _TRACE_ENCODER.default, _ascii, None, ":", ",", False, False, True)
 except (ImportError, TypeError):  # pragma: no cover - interpreters without the C accelerator
@@ -154,7 +154,7 @@ class _Env:
     def call_soon(self, fn: Callable[[], None]) -> None:
         self._world._push(self._world.now, _CALL, self._node, self.incarnation, fn)
 
-    def run_world_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    def run_world_until(self, predicate: Callable[[], object], timeout: float) -> bool:
         return self._world.run_until_true(predicate, timeout)
 
 
@@ -249,7 +249,7 @@ class World:
             raise ValueError(f"cannot run until {t!r}: the clock is already at {self.now!r}")
         self._run(t, None)
 
-    def run_until_true(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    def run_until_true(self, predicate: Callable[[], object], timeout: float) -> bool:
         """Run until `predicate()` holds (checked after every event) or `timeout` virtual
         seconds pass; return whether it held."""
         if self._in_handler is not None:
@@ -262,7 +262,7 @@ class World:
             return True
         return self._run(self.now + timeout, predicate)
 
-    def _run(self, until: float, predicate: Callable[[], bool] | None) -> bool:
+    def _run(self, until: float, predicate: Callable[[], object] | None) -> bool:
         if self._in_handler is not None:
             raise RuntimeError(f"the world cannot be run from inside a handler of {self._in_handler}")
         q = self._queue
@@ -285,7 +285,7 @@ class World:
                 return True
         if until != math.inf and until > self.now:
             self.now = until
-        return predicate() if predicate is not None else True
+        return bool(predicate()) if predicate is not None else True
 
     def schedule(self, at: float, action: Callable[[], None]) -> None:
         """Run a world-level `action` (a fault, a workload step) at virtual time `at`."""

@@ -11,7 +11,7 @@ anything malformed or unknown.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -213,10 +213,12 @@ def to_wire(msg: Message) -> list:
     cls = type(msg)
     # The two messages of replication, written out (the driver encodes every message it sends).
     if cls is AppendEntries:
-        return [5, msg.term, msg.prev_index, msg.prev_term, [entry_to_wire(e) for e in msg.entries],
-                msg.commit, msg.read_ctx]
+        ae = cast(AppendEntries, msg)
+        return [5, ae.term, ae.prev_index, ae.prev_term, [entry_to_wire(e) for e in ae.entries],
+                ae.commit, ae.read_ctx]
     if cls is AppendEntriesResponse:
-        return [6, msg.term, msg.success, msg.index, msg.read_ctx]
+        resp = cast(AppendEntriesResponse, msg)
+        return [6, resp.term, resp.success, resp.index, resp.read_ctx]
     return _to_wire_fields(msg)
 
 

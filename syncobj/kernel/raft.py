@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import random
 import zlib
-from typing import Sequence
+from typing import Sequence, cast
 
 import attrs
 import msgpack
@@ -231,11 +231,14 @@ class Raft:
         self._retransmit(now)
         return self._finish(now)
 
-    def receive(self, now: float, sender: str, msg: Message) -> Batch:
-        if type(msg) not in _MESSAGE_TYPE_SET:
-            raise InvalidMessage(f"not a kernel message: {type(msg).__name__}")
+    def receive(self, now: float, sender: object, message: object) -> Batch:
+        # `sender` and `message` come from the network: typed `object` so that anything else is
+        # refused with InvalidMessage here, also where the kernel is compiled (which checks types).
+        if type(message) not in _MESSAGE_TYPE_SET:
+            raise InvalidMessage(f"not a kernel message: {type(message).__name__}")
         if not isinstance(sender, str) or not sender or sender == self.id:
             raise InvalidMessage(f"bad sender {sender!r}")
+        msg = cast(Message, message)
         if type(msg) is AppendEntries and msg.entries:
             expected, term = msg.prev_index + 1, msg.term
             for e in msg.entries:
@@ -248,7 +251,7 @@ class Raft:
         self._step(now, sender, msg)
         return self._finish(now)
 
-    def propose(self, now: float, data: bytes, token: int, kind: EntryKind = EntryKind.COMMAND) -> Batch:
+    def propose(self, now: float, data: object, token: int, kind: EntryKind = EntryKind.COMMAND) -> Batch:
         if not isinstance(data, bytes):
             raise KernelUsageError("proposal data must be bytes")
         if kind is EntryKind.NOOP:
@@ -363,8 +366,8 @@ class Raft:
         heap = self._appended_heap
         while heap and heap[0][0] <= self.applied:
             _, token = heapq.heappop(heap)
-            p = self._pending.get(token)
-            if p is not None and p.state == "appended":  # another entry was committed at its index
+            pend = self._pending.get(token)
+            if pend is not None and pend.state == "appended":  # another entry was committed at its index
                 del self._pending[token]
                 batch.events.append(ProposalResult(token, FailReason.DISCARDED))
         batch.next_deadline = self._next_deadline()
@@ -846,13 +849,15 @@ class Raft:
         self._serve_waiting_reads(now)
 
     def _serve_waiting_reads(self, now: float) -> None:
+        leader = self.leader
+        assert leader is not None, "reads wait until a leader is known"  # _flush_waiting's guard
         reads, self._waiting_reads = self._waiting_reads, []
         for token in reads:
             if self.role is Role.LEADER:
                 self._reads.append(_Read(token, self.id))
             else:
-                self._follower_reads[token] = (now + self.config.forward_retry_period, self.leader)
-                self._send(self.leader, ReadIndexRequest(self.term, token))
+                self._follower_reads[token] = (now + self.config.forward_retry_period, leader)
+                self._send(leader, ReadIndexRequest(self.term, token))
         if self.role is Role.LEADER:
             self._serve_reads(now)
 
