@@ -35,7 +35,8 @@ COMPILED_MODULES = [
     "syncobj.kernel.messages", "syncobj.kernel.progress", "syncobj.kernel.raft",
     "syncobj.kernel.status", "syncobj.kernel.types",
     "syncobj.io_sim.world", "syncobj.io_sim.kernel_process", "syncobj.io_sim.timeline",
-    "syncobj.io_sim.storage", "syncobj.io_sim.disk",
+    "syncobj.io_sim.storage", "syncobj.io_sim.disk", "syncobj.io_sim.network",
+    "syncobj.io_sim.invariants", "syncobj.io_sim.workload",
 ]
 
 

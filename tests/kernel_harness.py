@@ -7,7 +7,10 @@ can state one rule of the paper and check it.
 
 from __future__ import annotations
 
+import msgpack
+
 from syncobj.kernel import Batch, Entry, EntryKind, HardState, Membership, Raft, RaftConfig, Restored, Send
+from syncobj.kernel.messages import from_wire, to_wire
 
 
 class Node:
@@ -50,8 +53,9 @@ class Node:
 class Net:
     """In-flight messages are kept in `pending`; `deliver_all` runs until quiet."""
 
-    def __init__(self, n: int = 3, config: RaftConfig | None = None, seed: int = 1):
+    def __init__(self, n: int = 3, config: RaftConfig | None = None, seed: int = 1, wire: bool = False):
         self.config = config or RaftConfig()
+        self.wire = wire  # deliver what the TCP driver would: every message encoded and decoded
         ids = [f"n{i}" for i in range(1, n + 1)]
         self.now = 0.0
         self.nodes = {i: Node(i, ids, self.config, seed + k) for k, i in enumerate(ids)}
@@ -77,7 +81,10 @@ class Net:
     def deliver_one(self, src: str, send: Send) -> Batch | None:
         if send.to in self.down or src in self.down or (src, send.to) in self.cut or send.to not in self.nodes:
             return None
-        return self.take(send.to, self.nodes[send.to].raft.receive(self.now, src, send.message))
+        message = send.message
+        if self.wire:
+            message = from_wire(msgpack.unpackb(msgpack.packb(to_wire(message), use_bin_type=True), raw=False))
+        return self.take(send.to, self.nodes[send.to].raft.receive(self.now, src, message))
 
     def deliver_all(self, limit: int = 100000) -> None:
         for _ in range(limit):

@@ -126,3 +126,23 @@ def test_a_damaged_manifest_is_reported_and_the_source_runs(tmp_path: Path) -> N
     flag, raft_file, world_file, _ = out.stdout.split()
     assert flag == "False" and raft_file.endswith("raft.py") and world_file.endswith("world.py")
     assert "unreadable" in out.stderr and "_compiled.json" in out.stderr
+
+
+def test_no_compiled_module_compares_two_records_by_identity() -> None:
+    from mypyc_audit import audit
+
+    assert audit() == []
+
+
+def test_the_audit_finds_a_comparison_that_the_compiled_build_would_get_wrong(tmp_path: Path) -> None:
+    from mypyc_audit import audit
+
+    bad = tmp_path / "records_mod.py"
+    bad.write_text(
+        "import attrs\n\n"
+        "@attrs.frozen\nclass Rec:\n    a: int\n\n"
+        "class WithEq:\n    def __eq__(self, other: object) -> bool:\n        return True\n\n"
+        "def differ(x: Rec, y: Rec) -> bool:\n    return x != y\n\n"
+        "def fine(x: Rec | None, y: object, w: WithEq) -> bool:\n    return x == y or w == w\n")
+    found = audit({"records_mod": bad})
+    assert len(found) == 1 and ":12: `!=` on Rec" in found[0], found

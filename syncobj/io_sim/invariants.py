@@ -27,10 +27,27 @@ exposes its kernel as `.raft` gets the status-based rules for free.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, Sequence
 
-from ..kernel import Batch, Entry, EntryKind, FailReason, Raft, Role, SnapshotMeta
+from ..kernel import Batch, Entry, EntryKind, FailReason, Role, SnapshotMeta
+from ..kernel.types import equal
 from .violation import InvariantViolation, Violation
+
+
+class RaftView(Protocol):
+    """The part of a kernel the checker reads.  A protocol, not `Raft`: tests plant violations
+    through a stand-in with hand-set state (and the compiled build checks declared types)."""
+
+    term: int
+    role: Role
+    commit: int
+
+    def term_at(self, index: int) -> int | None: ...
+
+    def entries_from(self, index: int) -> Sequence[Entry]: ...
+
+    def log_first_index(self) -> int: ...
+
 
 DEFINITE_FAILURES = frozenset({FailReason.QUEUE_FULL, FailReason.MISSING_LEADER, FailReason.NOT_LEADER,
                                FailReason.DISCARDED, FailReason.REQUEST_DENIED})
@@ -143,7 +160,7 @@ class RaftChecker:
                            f"has last index {last_index} with term {raft.term_at(prev_last)} at {prev_last}")
         self._leading[node] = (term, last_index, last_term)
 
-    def _record_commits(self, node: str, raft: Raft, term: int, after: int, commit: int) -> None:
+    def _record_commits(self, node: str, raft: RaftView, term: int, after: int, commit: int) -> None:
         """Entries (after, commit] of this node's log are committed.  The node's current term
         bounds the term in which they were committed from above (it is exact on the leader
         that committed them), so keeping the lowest bound seen never overstates what
@@ -162,7 +179,7 @@ class RaftChecker:
         if commit > self._max_committed:
             self._max_committed = commit
 
-    def _became_leader(self, node: str, raft: Raft, term: int) -> None:
+    def _became_leader(self, node: str, raft: RaftView, term: int) -> None:
         other = self.leaders.setdefault(term, node)
         if other != node:
             self._fail("election safety", node, f"{node} and {other} are both leader of term {term}")
@@ -186,17 +203,17 @@ class RaftChecker:
         known = self._committed.get(e.index)
         if known is None:
             self._committed[e.index] = e
-        elif known is not e and known != e:
+        elif known is not e and not equal(known, e):
             self._fail("state machine safety", node,
                        f"index {e.index} committed as {_show(known)} and also as {_show(e)}")
 
     # -- monitor methods (called by the process) ------------------------------------------
 
-    def started(self, node: str, raft: Raft, restored: Any) -> None:
+    def started(self, node: str, raft: RaftView, restored: Any) -> None:
         snap = getattr(restored, "snapshot", None)
         self._applied_upto[node] = snap.meta.index if snap is not None else 0
 
-    def persisted(self, node: str, raft: Raft, batch: Batch) -> None:
+    def persisted(self, node: str, raft: RaftView, batch: Batch) -> None:
         held = self._leading.get(node)
         if batch.truncate_from is not None and held is not None and _view(raft)[:2] == (held[0], Role.LEADER):
             self._fail("leader append-only", node,
@@ -214,7 +231,7 @@ class RaftChecker:
                 table[key] = (e, prev_term)
             else:
                 old, old_prev = seen
-                if old is not e and old != e:
+                if old is not e and not equal(old, e):
                     self._fail("log matching", node, f"two different entries at index {e.index} term {e.term}: "
                                                      f"{_show(old)} and {_show(e)}")
                 if old_prev is not None and prev_term is not None and old_prev != prev_term:

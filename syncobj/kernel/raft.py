@@ -39,7 +39,7 @@ from .messages import (MESSAGE_TYPES, AppendEntries, AppendEntriesResponse, Forw
 from .progress import Progress, ProgressState
 from .status import KernelStatus, PeerProgress
 from .types import (Entry, EntryKind, FailReason, HardState, Membership, MembershipChange, Role, Snapshot,
-                    SnapshotMeta)
+                    SnapshotMeta, equal)
 
 _MESSAGE_TYPE_SET = frozenset(MESSAGE_TYPES)
 _new_tuple = tuple.__new__
@@ -645,8 +645,8 @@ class Raft:
         inc = self._incoming
         if msg.offset == 0:
             inc = self._incoming = (meta, msg.checksum, msg.total_size, [], 0)
-        if inc is None or inc[0] != meta or inc[1] != msg.checksum or msg.offset != inc[4]:
-            expected = inc[4] if inc is not None and inc[0] == meta else 0
+        if inc is None or not equal(inc[0], meta) or inc[1] != msg.checksum or msg.offset != inc[4]:
+            expected = inc[4] if inc is not None and equal(inc[0], meta) else 0
             self._send(sender, InstallSnapshotResponse(self.term, meta.index, expected, False))
             return
         inc[3].append(msg.chunk)
@@ -1285,7 +1285,7 @@ class Raft:
 
     def _set_membership(self, m: Membership, index: int) -> None:
         self._config_index = index
-        if m != self.membership:
+        if not equal(m, self.membership):
             self.membership = m
             self._emit(MembershipChanged(m))
             if self.role is Role.LEADER:

@@ -89,6 +89,17 @@ def _entry_maker() -> Any:
 make_entry = _entry_maker()
 
 
+def equal(a: object, b: object) -> bool:
+    """Value equality of two of the kernel's records.
+
+    Write `equal(a, b)`, not `a == b`, where both sides are typed as one of these attrs classes:
+    compiled with mypyc (setup.py), `==` between two values of a class that does not define
+    `__eq__` in its source is an identity test, because attrs adds `__eq__` only when the program
+    runs.  Typed `object`, the comparison goes through attrs' `__eq__` in both builds.
+    tests/mypyc_audit.py finds any comparison that would need this."""
+    return a == b
+
+
 @attrs.frozen(slots=True)
 class Membership:
     """The cluster configuration: voters count toward quorums, learners only follow."""
