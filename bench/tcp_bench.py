@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"syncobj vs PySyncObj {PYSYNCOBJ_VERSION}, TCP on 127.0.0.1, {os.cpu_count()} CPUs, "
           f"medians of {args.repeat} run(s), {time.monotonic() - started:.0f}s in all; "
-          f"ratio = how many times better syncobj is")
+          f"ratio = how many times better syncobj is; syncobj build: {_syncobj_build()}")
     print(table(res, args, libs))
     print()
     print(cpu_table(res, args, libs))
@@ -548,6 +548,14 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"args": {k: v for k, v in vars(args).items()}, "runs": res.raw, "failures": res.failures,
                        "leader_changes": {f"{k[0]}-{k[1]}": v for k, v in res.leader_changes.items()}}, f, indent=1)
     return 0
+
+
+def _syncobj_build() -> str:
+    """Which build the nodes ran (they import syncobj from this checkout, as this does)."""
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from syncobj._native import build_description
+
+    return build_description()
 
 
 def _show_log_tail(exc: BaseException) -> None:

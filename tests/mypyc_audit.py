@@ -7,6 +7,10 @@ field-by-field `__eq__`; the compiled build would answer "different" for two equ
 This audit type-checks the compiled modules with mypy and lists every such comparison, so that
 tests/test_compiled_build.py fails on one before it can change a run.
 
+It also lists one function binding the same name in two `except ... as name` clauses of different
+exception types: mypyc gives the name the first clause's type, so the second clause fails with a
+TypeError instead of handling its exception.
+
     python tests/mypyc_audit.py        # prints the offending comparisons, exits 1 if any
 """
 
@@ -89,6 +93,22 @@ def _comparisons(tree: MypyFile, types: dict[Expression, Type], ours: set[str], 
     return sorted(set(found), key=lambda line: int(line.split(":")[1]))
 
 
+def _except_names(path: Path, shown: str) -> list[str]:
+    import ast
+
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        bound: dict[str, set[str]] = {}
+        for node in ast.walk(fn):
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                bound.setdefault(node.name, set()).add(ast.unparse(node.type) if node.type else "BaseException")
+        found += [f"{shown}:{fn.lineno}: {fn.name}() binds `{name}` to {' and '.join(sorted(types))}; mypyc types "
+                  f"it as one of them (give each clause its own name)" for name, types in bound.items() if len(types) > 1]
+    return found
+
+
 def audit(sources: dict[str, Path] | None = None) -> list[str]:
     """Offending comparisons in `sources` (module name -> file; by default what setup.py compiles)."""
     if sources is None:
@@ -107,10 +127,11 @@ def audit(sources: dict[str, Path] | None = None) -> list[str]:
         assert tree is not None, m
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         found += _comparisons(tree, result.types, ours, str(shown))
+        found += _except_names(path, str(shown))
     return found
 
 
 if __name__ == "__main__":
     problems = audit()
-    print("\n".join(problems) or "no comparison that mypyc compiles differently")
+    print("\n".join(problems) or "nothing that mypyc compiles differently")
     sys.exit(1 if problems else 0)

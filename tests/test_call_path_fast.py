@@ -179,21 +179,15 @@ def test_a_connection_keeps_its_output_buffer_and_sends_every_frame_in_order() -
 
     from syncobj.io_tcp import connection as conn_mod
     from syncobj.io_tcp.framing import FrameDecoder
-    from syncobj.io_tcp.handshake import Handshake
 
     left, right = socket.socketpair()
     try:
         left.setblocking(False)
         right.setblocking(False)
         left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        c = conn_mod.Connection.__new__(conn_mod.Connection)
-        c.sock, c._out, c._out_pos, c._out_end = left, bytearray(), 0, 0
-        c.last_send = c.last_write_progress = 0.0
-        c.max_send_buffer, c.dropped_out, c.frames_out = 1 << 30, 0, 0
-        c.handshake = Handshake.__new__(Handshake)
-        c.handshake.send_cipher = None
-        c._packer = conn_mod.new_buffer_packer()
-        c._pack = conn_mod.new_packer()
+        from test_tcp_buffers import bare_connection
+
+        c = bare_connection(left)
         sent = [[i, b"y" * (i * 997 % 70_000)] for i in range(120)]
         dec, got = FrameDecoder(), []
         for i, payload in enumerate(sent):

@@ -143,6 +143,9 @@ def test_the_audit_finds_a_comparison_that_the_compiled_build_would_get_wrong(tm
         "@attrs.frozen\nclass Rec:\n    a: int\n\n"
         "class WithEq:\n    def __eq__(self, other: object) -> bool:\n        return True\n\n"
         "def differ(x: Rec, y: Rec) -> bool:\n    return x != y\n\n"
-        "def fine(x: Rec | None, y: object, w: WithEq) -> bool:\n    return x == y or w == w\n")
+        "def fine(x: Rec | None, y: object, w: WithEq) -> bool:\n    return x == y or w == w\n\n"
+        "def handles(f: object) -> None:\n"
+        "    try:\n        pass\n    except KeyError as e:\n        print(e)\n    except OSError as e:\n        print(e)\n")
     found = audit({"records_mod": bad})
-    assert len(found) == 1 and ":12: `!=` on Rec" in found[0], found
+    assert len(found) == 2 and ":12: `!=` on Rec" in found[0], found
+    assert ":17: handles() binds `e` to KeyError and OSError" in found[1], found

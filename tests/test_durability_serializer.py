@@ -188,22 +188,24 @@ def test_serializer_options_are_validated() -> None:
 
 
 @pytest.mark.parametrize("use_fork", [True, False])
-def test_default_snapshots_with_and_without_fork_restore_on_restart(tmp_path, nodes, use_fork) -> None:
+def test_default_snapshots_with_and_without_fork_restore_on_restart(tmp_path, nodes, use_fork, monkeypatch) -> None:
+    from syncobj.host import snapshot as snapshot_mod
+
+    jobs: list[str] = []
+    for name in ("ForkJob", "ThreadJob"):
+        job_class = getattr(snapshot_mod, name)
+
+        class Recorded(job_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, _name: str = name, **kwargs: Any) -> None:
+                jobs.append(_name)
+                super().__init__(*args, **kwargs)
+        monkeypatch.setattr(snapshot_mod, name, Recorded)
     d = str(tmp_path)
     addr = free_addresses(1)[0]
     node = KV(addr, conf_for(d, useFork=use_fork))
     nodes.append(node)
-    core = node._SyncObj__core
-    jobs: list[Any] = []
-    original = core._start_dump_job
-
-    def spy(last_index: int) -> bool:
-        started = original(last_index)
-        jobs.append(core._dump_job)
-        return started
-    core._start_dump_job = spy
     fill_and_compact(node, 25)
-    assert type(jobs[0]).__name__ == ("ForkJob" if use_fork else "ThreadJob")  # never on the loop
+    assert jobs and jobs[0] == ("ForkJob" if use_fork else "ThreadJob")  # never on the loop
     assert wait_for(lambda: not [f for f in os.listdir(d) if f.endswith(".tmp")])  # no temporary dump left
     node.destroy()
     node2 = KV(addr, conf_for(d, useFork=use_fork))

@@ -64,7 +64,7 @@ class Cluster:
         for node in self.nodes:
             node.destroy()
         for node in self.nodes:
-            thread = node._syncobj_core().driver._thread
+            thread = node._syncobj_core().driver._loop_thread
             assert thread is None or not thread.is_alive(), "destroy() must join the loop thread"
 
 
@@ -380,7 +380,7 @@ def test_garbage_oversized_and_truncated_frames_do_not_disturb_the_cluster(clust
 
 def test_a_cluster_without_autotick_runs_on_do_tick(cluster):
     nodes = node_cluster(cluster, 3, autoTick=False)
-    assert all(n._syncobj_core().driver._thread is None for n in nodes)  # no thread of their own
+    assert all(n._syncobj_core().driver._loop_thread is None for n in nodes)  # no thread of their own
 
     def run_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
         end = time.monotonic() + timeout

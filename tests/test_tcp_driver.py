@@ -41,7 +41,7 @@ def nodes():
     for node in made:
         node.destroy()
     for node in made:
-        thread = driver_of(node)._thread
+        thread = driver_of(node)._loop_thread
         assert thread is None or not thread.is_alive(), "destroy() must join the loop thread"
 
 
@@ -77,7 +77,7 @@ def test_without_autotick_the_user_thread_runs_the_loop(nodes):
     conf = SyncObjConf(autoTick=False, **FAST)
     made = [Counter(x, [y for y in addrs if y != x], conf) for x in addrs]
     nodes.extend(made)
-    assert all(driver_of(x)._thread is None for x in made)
+    assert all(driver_of(x)._loop_thread is None for x in made)
 
     def tick_until(predicate, timeout=10.0):
         end = time.monotonic() + timeout
@@ -154,7 +154,7 @@ def test_a_failed_fsync_stops_the_node(nodes, tmp_path):
     node.inc(callback=lambda result, reason: outcomes.append(reason))
     assert wait_for(lambda: outcomes)
     assert outcomes[0] != FAIL_REASON.SUCCESS
-    assert wait_for(lambda: not driver._thread.is_alive())
+    assert wait_for(lambda: not driver._loop_thread.is_alive())
     assert driver.transport.closed and isinstance(driver.fatal, OSError)
     assert node.value == 1
 
@@ -171,7 +171,7 @@ def test_destroy_from_inside_a_callback_does_not_deadlock(nodes):
 
     node.inc(callback=callback)
     assert done.wait(10)
-    assert wait_for(lambda: not driver_of(node)._thread.is_alive())
+    assert wait_for(lambda: not driver_of(node)._loop_thread.is_alive())
     assert driver_of(node).transport.closed
 
 

@@ -82,8 +82,8 @@ class _Request:
     membership change, a leader transfer or a linearizable read (`read`: a function, or None for a
     bare barrier)."""
 
-    # Defaults live on the class (no __slots__), so the replicated call site, which makes one
-    # request per call, builds it with `_new_request(_Request)` and sets only what a call has.
+    # Defaults live on the class; the replicated call site, which makes one request per call,
+    # passes only what a call has.
     data: bytes | None = None
     change: MembershipChange | None = None
     transfer: _Transfer | None = None
@@ -101,9 +101,6 @@ class _Request:
         self.change = change
         self.transfer = transfer
         self.callback = callback
-
-
-_new_request = object.__new__
 
 
 class BatchOutcome:
@@ -133,7 +130,7 @@ class _SyncBox:
     def __init__(self) -> None:
         self.done = False
         self.result: Any = None
-        self.reason = FAIL_REASON.SUCCESS
+        self.reason: int = FAIL_REASON.SUCCESS
 
     def __call__(self, result: Any, reason: int) -> None:
         self.result, self.reason, self.done = result, reason, True
@@ -281,9 +278,9 @@ class Core:
                 "that would propose it again from every node. Call the state-changing code directly instead")
         version = self.enabled_code_version
         if obj is self.owner:  # the SyncObj's own methods: by name alone
-            cached = self._resolved_own.get(name)
-            if cached is not None and cached[0] == version:
-                method = cached[1]
+            own = self._resolved_own.get(name)
+            if own is not None and own[0] == version:
+                method = own[1]
             else:
                 method = self.methods.resolve(obj, name, version)
                 self._resolved_own[name] = (version, method)
@@ -299,8 +296,7 @@ class Core:
             data = _encoding_state.packer.pack([list(args), kwargs])
         except (ValueError, OverflowError) as e:  # e.g. msgpack's nesting limit (TypeError passes as it is)
             raise TypeError(f"cannot encode value: {e}") from None
-        request = _new_request(_Request)
-        request.callback = callback
+        request = _Request(None, None, callback)
         request.call = data
         request.method = method
         request.deadline = self.driver.now() + (timeout if timeout is not None else self._retry_window)
@@ -647,7 +643,7 @@ class Core:
             self._restore(batch.snapshot.data, batch.snapshot.meta.index)
             if self.monitor is not None:
                 self.monitor.snapshot_restored(self.node_id, batch.snapshot.meta, None)
-        results: dict[int, tuple[Any, int]] = {}
+        results: dict[int, tuple[Any, int] | BatchOutcome] = {}
         for entry in batch.committed:
             if entry.index <= self.last_applied:
                 continue  # already in the state (restored from a snapshot that covers it)
@@ -667,7 +663,7 @@ class Core:
             self._save_compacted(batch)
         self._kernel_deadline = batch.next_deadline
 
-    def _apply(self, entry: Any) -> tuple[Any, int] | None:
+    def _apply(self, entry: Any) -> tuple[Any, int] | BatchOutcome | None:
         if entry.kind != EntryKind.COMMAND:
             return None
         try:
@@ -682,11 +678,11 @@ class Core:
                 "newer version of syncobj. Upgrade this node and restart it")
             self._storage_failed(error)
             raise error from e
-        except commands.BadCommand as e:
+        except commands.BadCommand as bad:
             # Bytes no version of syncobj reads as a command (e.g. forged by a peer without the
             # password): every node rejects them alike, so the states stay equal.
-            logger.error("%s: entry %d is not a command (%s); skipped", self.node_id, entry.index, e)
-            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(e)), FAIL_REASON.REQUEST_DENIED
+            logger.error("%s: entry %d is not a command (%s); skipped", self.node_id, entry.index, bad)
+            return SyncObjException(FAIL_REASON.REQUEST_DENIED, str(bad)), FAIL_REASON.REQUEST_DENIED
         if isinstance(cmd, SetVersion):
             self._set_code_version(cmd.version)
             return None, FAIL_REASON.SUCCESS
@@ -808,9 +804,9 @@ class Core:
         with context.applying(self, entry.time):
             try:
                 return func(obj, *cmd.args, **cmd.kwargs), FAIL_REASON.SUCCESS
-            except Exception as e:  # the method's own failure: same on every node, reported to its caller
-                logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.method, e, entry.index)
-                return e, FAIL_REASON.REQUEST_DENIED
+            except Exception as raised:  # the method's own failure: same on every node, reported to its caller
+                logger.debug("%s: %s raised %r at entry %d", self.node_id, cmd.method, raised, entry.index)
+                return raised, FAIL_REASON.REQUEST_DENIED
 
     def _set_code_version(self, version: int) -> None:
         if version > self.methods.self_code_version:
@@ -822,7 +818,7 @@ class Core:
         if old != version and self.conf.onCodeVersionChanged is not None:
             _user_hook(self.conf.onCodeVersionChanged, old, version)
 
-    def _on_event(self, event: Any, results: dict[int, tuple[Any, int]]) -> None:
+    def _on_event(self, event: Any, results: dict[int, tuple[Any, int] | BatchOutcome]) -> None:
         if isinstance(event, ProposalResult) and event.token in self._session_calls:
             self._session_calls_result(self._session_calls.pop(event.token), event, results)
         elif isinstance(event, ReadIndexResult):

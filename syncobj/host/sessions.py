@@ -31,7 +31,7 @@ import collections
 import collections.abc
 import itertools
 import operator
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import encoding
 from ..errors import FAIL_REASON, SyncObjException
@@ -141,7 +141,7 @@ class _Session:
                          itertools.repeat(None)))
 
 
-_exhaust = collections.deque(maxlen=0).extend  # runs an iterator to its end, keeping nothing
+_exhaust: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend  # runs an iterator to its end, keeping nothing
 
 
 class SessionTable:

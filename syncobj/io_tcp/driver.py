@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..kernel import Batch, HardState, Message, Restored, Snapshot
+from ..kernel.types import equal
 from .errors import TransportNotReadyError
 from .handshake import ROLE_MEMBER, ROLE_READONLY
 from .options import TransportOptions
@@ -81,7 +82,7 @@ class TcpDriver:
         self._deadline = 0.0
         self._woken = False
         self._owner: int | None = None  # thread running a turn right now
-        self._pending: list[Callable[[], None]] = []  # work queued by other threads for the loop
+        self._pending: list[Callable[[], object]] = []  # work queued by other threads for the loop
         self._pending_lock = threading.Lock()
         #: The user threads blocked in wait() (the list changes under _waiting_lock).  The loop checks
         #: their predicates itself and wakes a waiter only when its own holds: waking a waiter on every
@@ -90,15 +91,12 @@ class TcpDriver:
         #: thread fight the loop for the condition's lock, two more futex calls per sync call.
         self._waiting_lock = threading.Lock()
         self._waiting: list[_Waiter] = []
-        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
         self._started = threading.Event()
         self._stopping = False
         self._closed = False
         self._resources_closed = False
         self.fatal: BaseException | None = None
-        # The host reads the clock several times per message: the builtin itself, not a method
-        # that calls it (same value, one Python frame less each time).
-        self.now = time.monotonic  # type: ignore[method-assign]
 
     # -- the Driver protocol ------------------------------------------------------------------
 
@@ -122,8 +120,8 @@ class TcpDriver:
             raise
         self._started.set()
         if self.auto_tick:
-            self._thread = threading.Thread(target=self._run_loop, name=f"syncobj {self.node_id}", daemon=True)
-            self._thread.start()
+            self._loop_thread = threading.Thread(target=self._run_loop, name=f"syncobj {self.node_id}", daemon=True)
+            self._loop_thread.start()
         return restored
 
     def now(self) -> float:
@@ -209,7 +207,7 @@ class TcpDriver:
         return predicate()
 
     def poll(self, timeout: float) -> None:
-        if self._thread is not None:
+        if self._loop_thread is not None:
             raise RuntimeError("poll() runs a loop turn by hand; this driver has its own loop thread (autoTick)")
         if self._closed or self.transport is None:
             return
@@ -247,7 +245,7 @@ class TcpDriver:
         self._stopping = True
         if self._owner == threading.get_ident():
             return  # called from inside a turn (a callback): the turn closes everything when it ends
-        thread = self._thread
+        thread = self._loop_thread
         if thread is not None and thread.ident != threading.get_ident():
             self._wake_poller()
             thread.join(JOIN_TIMEOUT)
@@ -291,7 +289,7 @@ class TcpDriver:
             else:
                 timeout = min(self._deadline, transport.due, now + max_wait) - now
             poller.poll(max(0.0, timeout))  # delivers arrived messages to the host
-            if self.fatal is not None:
+            if self._failed():
                 return
             # A sync caller whose result just arrived is woken before this turn writes anything:
             # the writes (commit notices to followers, say) are not on its path.
@@ -306,9 +304,14 @@ class TcpDriver:
             transport.flush()
         finally:
             self._owner = None
-            if self._thread is None and (self._closed or self.fatal is not None):
+            if self._loop_thread is None and (self._closed or self._failed()):
                 self._close_resources()  # doTick mode: closed from inside this turn
-            self._notify_waiters(force=self._closed or self.fatal is not None)
+            self._notify_waiters(force=self._closed or self._failed())
+
+    def _failed(self) -> bool:
+        # A method, not `self.fatal is not None` inline: where the compiled build has seen that
+        # test once, it takes `fatal` to stay None across the calls that may set it.
+        return self.fatal is not None
 
     def _notify_waiters(self, force: bool = False) -> None:
         if not self._waiting:
@@ -324,7 +327,7 @@ class TcpDriver:
                     pass  # let the waiter call it and see the error itself
             waiter.wake()
 
-    def _later(self, fn: Callable[[], None]) -> None:
+    def _later(self, fn: Callable[[], object]) -> None:
         with self._pending_lock:
             self._pending.append(fn)
         self._wake_poller()
@@ -391,7 +394,7 @@ class TcpDriver:
             report = self.journal.report
             if report is not None:
                 log.info("%s: %s", self.node_id, report.describe())
-            if restored.snapshot is None and not restored.entries and restored.hard_state == HardState():
+            if restored.snapshot is None and not restored.entries and equal(restored.hard_state, HardState()):
                 return None
             return restored
         if self._dump_path is not None:

@@ -46,7 +46,7 @@ DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 #: Turns (header bytes, sealed payload) into plaintext; raises FrameError on failure.
 Opener = Callable[[bytes, bytes], bytes]
 #: Turns (header bytes, plaintext) into a sealed payload of the length the header announced.
-Sealer = Callable[[bytes, bytes], bytes]
+Sealer = Callable[[bytes, "bytes | memoryview"], bytes]
 
 
 class FrameError(Exception):
@@ -135,11 +135,12 @@ def frame_size(packed_len: int, *, sealed: bool, overhead: int = 0) -> int:
 
 def frame_from_packed(body: bytes, *, sealer: Sealer | None = None, overhead: int = 0) -> bytes:
     """`encode_frame` for a payload already packed with `pack_payload`."""
-    header, body = frame_parts(body, sealer=sealer, overhead=overhead)
-    return header + body
+    header, payload = frame_parts(body, sealer=sealer, overhead=overhead)
+    return header + payload
 
 
-def frame_parts(body: bytes, *, sealer: Sealer | None = None, overhead: int = 0) -> tuple[bytes, bytes]:
+def frame_parts(body: bytes | memoryview, *, sealer: Sealer | None = None,
+                overhead: int = 0) -> tuple[bytes, bytes | memoryview]:
     """`frame_from_packed` as (header, payload), for a writer that appends both to its buffer
     without first joining them."""
     flags = 0
@@ -201,7 +202,7 @@ class FrameDecoder:
         """True while a partial frame is waiting for more bytes."""
         return self._end > self._pos
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         size = len(data)
         end = self._make_room(size)
         self._buf[end:end + size] = data

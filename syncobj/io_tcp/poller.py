@@ -94,8 +94,9 @@ class Poller:
         handlers = self._handlers
         for key, mask in ready:
             # A callback may close another socket that is also in `ready`.
-            if handlers.get(key.fd) is key.data:
-                key.data(mask)
+            handler = handlers.get(key.fd)
+            if handler is not None and handler is key.data:
+                handler(mask)
         return len(ready)
 
     def wake(self) -> None:

@@ -36,7 +36,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from ..kernel import InvalidMessage, from_wire, to_wire
 from ..kernel.messages import (AppendEntriesResponse, ForwardProposal, InstallSnapshotResponse, Message,
@@ -119,6 +119,13 @@ class AdminRequest:
 AdminHandler = Callable[[AdminRequest], None]
 MessageHandler = Callable[[str, Message], None]
 PeerHandler = Callable[[str, str], None]
+
+
+class Dialed(Protocol):
+    """What rule 2 reads of a connection (a protocol: the rule is tested on its own)."""
+
+    dialer: bool
+    serial: int
 
 
 class Transport:
@@ -278,10 +285,11 @@ class Transport:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.options.recv_buffer_size)
 
     def _on_listener_ready(self, mask: int) -> None:
-        assert self._listener is not None
+        listener = self._listener
+        assert listener is not None
         for _ in range(64):
             try:
-                sock, addr = self._listener.accept()
+                sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. EMFILE: out of descriptors; try again on the next event
@@ -495,8 +503,8 @@ class Transport:
     def _read(self, conn: Connection, now: float) -> None:
         try:
             open_ = conn.read(now, self._scratch)
-        except FrameError as exc:
-            self._close(conn, f"bad frame: {exc.reason}", logging.WARNING)
+        except FrameError as bad:
+            self._close(conn, f"bad frame: {bad.reason}", logging.WARNING)
             return
         except OSError as exc:
             self._close(conn, f"receive failed: {exc}", logging.INFO)
@@ -511,8 +519,8 @@ class Transport:
                     self._handshake_step(conn, frame.payload, now)
                 else:
                     self._dispatch(conn, frame.payload)
-        except FrameError as exc:
-            self._close(conn, f"bad frame: {exc.reason}", logging.WARNING)
+        except FrameError as bad_frame:
+            self._close(conn, f"bad frame: {bad_frame.reason}", logging.WARNING)
             return
         if not open_ and conn.state is not ConnState.CLOSED:
             reason = "closed by peer"
@@ -524,12 +532,12 @@ class Transport:
         hs = conn.handshake
         try:
             replies = hs.receive(payload)
-        except HandshakeRefused as exc:
+        except HandshakeRefused as refused:
             try:
-                conn.sock.send(exc.reply)  # best effort: tell the dialer why before closing
+                conn.sock.send(refused.reply)  # best effort: tell the dialer why before closing
             except OSError:
                 pass
-            self._close(conn, f"refused: {exc.reason}", logging.WARNING)
+            self._close(conn, f"refused: {refused.reason}", logging.WARNING)
             return
         except HandshakeError as exc:
             self._close(conn, f"handshake failed: {exc.reason}", logging.WARNING)
@@ -573,11 +581,11 @@ class Transport:
         if self._on_connected is not None:
             self._safe_callback(self._on_connected, peer, conn.peer_role)
 
-    def _prefer(self, new: Connection, old: Connection, peer: str) -> bool:
+    def _prefer(self, new: Dialed, old: Dialed, peer: str) -> bool:
         """Rule 2: the connection dialed by the smaller id wins; then the newer one."""
         canonical_dialer_is_us = self.self_id < peer
 
-        def canonical(c: Connection) -> bool:
+        def canonical(c: Dialed) -> bool:
             return c.dialer == canonical_dialer_is_us
 
         if canonical(new) != canonical(old):
