@@ -231,24 +231,24 @@ class Raft:
         self._retransmit(now)
         return self._finish(now)
 
-    def receive(self, now: float, sender: object, message: object) -> Batch:
-        # `sender` and `message` come from the network: typed `object` so that anything else is
+    def receive(self, now: float, sender: object, msg: object) -> Batch:
+        # `sender` and `msg` come from the network: typed `object` so that anything else is
         # refused with InvalidMessage here, also where the kernel is compiled (which checks types).
-        if type(message) not in _MESSAGE_TYPE_SET:
-            raise InvalidMessage(f"not a kernel message: {type(message).__name__}")
+        if type(msg) not in _MESSAGE_TYPE_SET:
+            raise InvalidMessage(f"not a kernel message: {type(msg).__name__}")
         if not isinstance(sender, str) or not sender or sender == self.id:
             raise InvalidMessage(f"bad sender {sender!r}")
-        msg = cast(Message, message)
-        if type(msg) is AppendEntries and msg.entries:
-            expected, term = msg.prev_index + 1, msg.term
-            for e in msg.entries:
+        m = cast(Message, msg)
+        if type(m) is AppendEntries and m.entries:
+            expected, term = m.prev_index + 1, m.term
+            for e in m.entries:
                 if e.index != expected or e.term > term:
                     raise InvalidMessage("append entries are not contiguous after prev_index or exceed the term")
                 if e.kind is EntryKind.CONFIG:
                     decode_membership(e.data)  # raises InvalidMessage before any state changes
                 expected += 1
         self._advance(now)
-        self._step(now, sender, msg)
+        self._step(now, sender, m)
         return self._finish(now)
 
     def propose(self, now: float, data: object, token: int, kind: EntryKind = EntryKind.COMMAND) -> Batch:
