@@ -1,10 +1,11 @@
-"""Build hook: compile the Raft kernel and the simulator's inner loop with mypyc.
+"""Build hook: compile the hot path (the Raft kernel, the simulator's loop, the TCP driver's loop
+and the host core) with mypyc.
 
 Everything else about the package is declared in pyproject.toml.  The compiled modules are the
 same Python source, type-checked and translated to C by mypyc (a part of mypy); they run the same
 Raft as the source does, byte for byte (tests/test_compiled_build.py compares simulated runs), only
-with fewer interpreter steps.  The simulator does about twice the simulated seconds per wall second
-this way, and the TCP driver's leader spends less CPU per call.
+with fewer interpreter steps: the simulator does about 1.5x the simulated seconds per wall second,
+and a TCP leader spends about a third less CPU per sync call (docs/architecture.md, "Decisions").
 
 Set ``SYNCOBJ_PURE_PYTHON=1`` to install without compiling.  Without a C compiler the build falls
 back to pure Python by itself and says so.  ``syncobj._native`` decides at import which of the
