@@ -1,6 +1,6 @@
 """Which build of the compiled modules this process runs: mypyc's or the Python source.
 
-setup.py compiles the kernel and the simulator's inner loop with mypyc and writes `_compiled.json`,
+setup.py compiles the hot path (its `COMPILED_MODULES`) with mypyc and writes `_compiled.json`,
 the sha256 of each compiled module's source.  Python prefers an extension module over a `.py` file
 of the same name, so a compiled module that is older than its source (an edited checkout with an
 editable install) would silently run the old code.  This module is imported first by
@@ -54,9 +54,11 @@ def _choose() -> tuple[bool, str]:
         return False, "installed without compiling"
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(f"syncobj: unreadable {_MANIFEST} ({exc}); running the Python source", RuntimeWarning)
-        return _use_source(_compiled_beside_source()), f"unreadable {_MANIFEST.name}"
+        _use_source(_compiled_beside_source())
+        return False, f"unreadable {_MANIFEST.name}"
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
-        return _use_source(listed), f"{PURE_ENV} is set"
+        _use_source(listed)
+        return False, f"{PURE_ENV} is set"
     for module, digest in sorted(listed.items()):
         source = _source_path(module)
         if not source.exists():
@@ -66,7 +68,8 @@ def _choose() -> tuple[bool, str]:
                 f"syncobj: {module} was edited after it was compiled, so every compiled module runs "
                 f"from its Python source (slower); rebuild with `pip install -e .` to compile again",
                 RuntimeWarning, stacklevel=3)
-            return _use_source(listed), f"{source.name} changed since the build"
+            _use_source(listed)
+            return False, f"{source.name} changed since the build"
     return True, "compiled with mypyc"
 
 
@@ -81,11 +84,10 @@ def _compiled_beside_source() -> list[str]:
     return found
 
 
-def _use_source(modules: Sequence[str] | dict[str, str]) -> bool:
+def _use_source(modules: Sequence[str] | dict[str, str]) -> None:
     sources = {m: _source_path(m) for m in modules if _source_path(m).exists()}
     if sources and not any(isinstance(f, _SourceFirst) for f in sys.meta_path):
         sys.meta_path.insert(0, _SourceFirst(sources))
-    return False
 
 
 COMPILED, WHY = _choose()

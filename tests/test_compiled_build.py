@@ -1,6 +1,6 @@
 """The mypyc-compiled build runs the same Raft as the Python source, and never a stale copy of it.
 
-setup.py compiles the kernel and the simulator's inner loop (see docs/architecture.md, "Decisions").
+setup.py compiles the hot path (its COMPILED_MODULES; see docs/architecture.md, "Decisions").
 A simulated run is a deterministic function of its seed, so the same seeds run on the compiled
 build and on the source must give byte-identical traces: any difference in behaviour between the
 two would show up as a different trace hash.
@@ -35,6 +35,7 @@ for seed, membership in [(1, False), (2, True)]:
     r = run_batteries(seed, nodes=5, duration=15.0, faults="all", membership=membership)
     print("batteries", seed, membership, r.verdict, r.events, r.trace_hash)
 """
+
 
 def _requires_the_compiled_build() -> None:
     if os.environ.get(PURE, "") not in ("", "0"):
